@@ -1,0 +1,1 @@
+"""Clustering by Entropy-SGD / stochastic backward Euler (pure numpy/scipy)."""

@@ -1,0 +1,1 @@
+"""Networks of the reference runs and their data loaders (no torchvision)."""
