@@ -13,7 +13,11 @@ from typing import Any
 
 import torch
 
-__all__ = ["OPTIMIZERS", "create_optimizer", "inner_steps"]
+from deeprelax.optim.entropy_sgd import EntropySGD
+from deeprelax.optim.heat import Heat
+from deeprelax.optim.hj import HJ
+
+__all__ = ["HJ", "OPTIMIZERS", "EntropySGD", "Heat", "create_optimizer", "inner_steps"]
 
 
 def _sgd(params: Iterable[Any], lr: float = 0.1, momentum: float = 0.9, nesterov: bool = True,
@@ -25,6 +29,9 @@ def _sgd(params: Iterable[Any], lr: float = 0.1, momentum: float = 0.9, nesterov
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "sgd": _sgd,
+    "entropy-sgd": EntropySGD,
+    "heat": Heat,
+    "hj": HJ,
 }
 
 
