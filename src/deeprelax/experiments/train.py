@@ -151,6 +151,7 @@ class TrainResult:
     n_params: int
     L: int
     out: str | None
+    n_train: int = 0
 
     @property
     def final(self) -> dict[str, Any]:
@@ -164,7 +165,7 @@ class TrainResult:
         f, b = self.final, self.best
         c = self.config
         return {"model": c["model"], "optimizer": c["optimizer"], "data": c["data"], "seed": c["seed"],
-                "L": self.L, "n_params": self.n_params, "epochs": f["epoch"],
+                "n_train": self.n_train, "L": self.L, "n_params": self.n_params, "epochs": f["epoch"],
                 "effective_epochs": f["effective_epochs"], "grad_evals": f["grad_evals"],
                 "grad_epochs": f["grad_epochs"], "final_error": f["test_error"],
                 "best_error": b["test_error"],
@@ -451,7 +452,7 @@ class Trainer:
 
     def result(self) -> TrainResult:
         return TrainResult(self.config.to_dict(), list(self.history), count_parameters(self.model), self.L,
-                           str(self.out) if self.out is not None else None)
+                           str(self.out) if self.out is not None else None, self.n_train)
 
     def plot(self) -> Path | None:
         if self.out is None or not self.history:

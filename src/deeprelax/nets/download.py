@@ -67,7 +67,7 @@ def fetch(urls: Sequence[str], dest: str | Path, verify: Callable[[Path], None],
     dest.parent.mkdir(parents=True, exist_ok=True)
     errors = []
     for url in urls:
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+        tmp = dest.with_name(f".{dest.name}.part-{os.getpid()}")
         try:
             _download(url, tmp, progress=progress, timeout=timeout)
             verify(tmp)
@@ -89,7 +89,7 @@ def _download(url: str, out: Path, *, progress: bool, timeout: float) -> None:
         total = resp.headers.get("Content-Length")
         total = int(total) if total else None
         done = 0
-        with tqdm(total=total, unit="B", unit_scale=True, desc=out.name.split(".part")[0].lstrip("."),
+        with tqdm(total=total, unit="B", unit_scale=True, desc=out.name.split(".part-")[0].lstrip("."),
                   disable=not progress, leave=False) as bar:
             for block in iter(lambda: resp.read(CHUNK), b""):
                 f.write(block)

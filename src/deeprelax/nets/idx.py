@@ -29,14 +29,14 @@ class DataFileError(ValueError):
 
 
 def read_bytes(path: str | Path) -> bytes:
-    """The content of ``path``, gunzipped when it ends in ``.gz``; a truncated gzip stream is a
-    :class:`DataFileError` naming the file."""
+    """The content of ``path``, gunzipped when it is gzip-compressed (recognised by its magic bytes, whatever
+    its name); a truncated gzip stream is a :class:`DataFileError` naming the file."""
     path = Path(path)
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
+        data = path.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            return gzip.decompress(data)
+        return data
     except (EOFError, OSError, zlib.error) as exc:
         if isinstance(exc, FileNotFoundError):
             raise DataFileError(f"missing data file {path}") from exc

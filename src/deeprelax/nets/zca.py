@@ -31,14 +31,29 @@ class ZCA:
         self.mean: np.ndarray | None = None
         self.matrix: np.ndarray | None = None
 
-    def fit(self, x: np.ndarray, chunk: int = 4096) -> ZCA:
+    def fit(self, x: np.ndarray, chunk: int = 4096, method: str = "auto") -> ZCA:
+        """Fit m and W on the rows of ``x``.
+
+        ``method="eigh"`` diagonalises the D×D covariance; ``method="svd"`` uses the thin SVD of the centred
+        N×D data (C = V (S²/N) Vᵀ), with W = ε^(-1/2) I + V ((S²/N + ε)^(-1/2) − ε^(-1/2)) Vᵀ — the same
+        matrix, cheaper when N < D. ``"auto"`` picks svd when N < D.
+        """
+        if method not in ("auto", "eigh", "svd"):
+            raise ValueError(f"method must be 'auto', 'eigh' or 'svd', got {method!r}")
         x = np.asarray(x).reshape(len(x), -1)
+        n, d = x.shape
         self.mean = x.mean(axis=0, dtype=np.float64)
-        cov = np.zeros((x.shape[1], x.shape[1]))
-        for i in range(0, len(x), chunk):
+        if method == "svd" or (method == "auto" and n < d):
+            _, s, vt = np.linalg.svd(x.astype(np.float64) - self.mean, full_matrices=False)
+            lam = s**2 / n
+            shrink = 1.0 / np.sqrt(lam + self.eps) - 1.0 / np.sqrt(self.eps)
+            self.matrix = (vt.T * shrink) @ vt + np.eye(d) / np.sqrt(self.eps)
+            return self
+        cov = np.zeros((d, d))
+        for i in range(0, n, chunk):
             c = x[i:i + chunk].astype(np.float64) - self.mean
             cov += c.T @ c
-        cov /= len(x)
+        cov /= n
         lam, u = np.linalg.eigh(cov)
         lam = np.clip(lam, 0.0, None)
         self.matrix = (u / np.sqrt(lam + self.eps)) @ u.T
