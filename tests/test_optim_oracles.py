@@ -43,6 +43,18 @@ def f_torch(y):
     return ((y**2 - 1) ** 2 / 4 + 0.3 * y).sum()
 
 
+def closure_for(opt, param, loss_fn=f_torch):
+    """An exact-gradient closure: the 1-D problem has no minibatches."""
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn(param)
+        loss.backward()
+        return loss
+
+    return closure
+
+
 GRID = np.linspace(-4.0, 4.0, 16001)
 
 
@@ -89,14 +101,7 @@ def run_inner_loop(opt_cls, L, h, M=20000, seed=0, **kw):
     y = torch.full((M,), X0, dtype=torch.float64, requires_grad=True)
     opt = opt_cls([y], lr=1.0, momentum=0.0, nesterov=False, L=L, inner_lr=h, gamma=GAMMA, scoping=0.0,
                   noise=EPS, **kw)
-
-    def closure():
-        opt.zero_grad()
-        loss = f_torch(y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    opt.step(closure_for(opt, y))
     mu = y.detach().numpy()
     return mu.mean(), mu.std(ddof=1) / math.sqrt(M)
 
@@ -183,14 +188,7 @@ def moreau(x, gamma):
 def hj_direction(xs, gamma, L, damping=0.75, **kw):
     x = torch.tensor(xs, dtype=torch.float64, requires_grad=True)
     opt = HJ([x], lr=1.0, momentum=0.0, nesterov=False, L=L, gamma=gamma, scoping=0.0, damping=damping, **kw)
-
-    def closure():
-        opt.zero_grad()
-        loss = f_torch(x)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    opt.step(closure_for(opt, x))
     return np.asarray(xs) - x.detach().numpy(), opt  # p_L = x − x_new
 
 
@@ -227,11 +225,8 @@ def test_hj_warns_when_the_fixed_point_cannot_contract(curvature):
     x = torch.tensor([0.7], dtype=torch.float64, requires_grad=True)
     opt = HJ([x], lr=1.0, momentum=0.0, nesterov=False, L=20, gamma=1.0, scoping=0.0)
 
-    def closure():  # f = c y²/2: the damped map has slope 0.75 − 0.25c/γ, outside (−1, 1)
-        opt.zero_grad()
-        loss = (curvature * x**2 / 2).sum()
-        loss.backward()
-        return loss
+    # f = c y²/2: the damped map has slope 0.75 − 0.25c/γ, outside (−1, 1)
+    closure = closure_for(opt, x, lambda v: (curvature * v**2 / 2).sum())
 
     with pytest.warns(RuntimeWarning, match="not contracting"):
         opt.step(closure)
@@ -243,11 +238,7 @@ def test_hj_does_not_warn_when_contracting():
     x = torch.tensor([0.7], dtype=torch.float64, requires_grad=True)
     opt = HJ([x], lr=1.0, momentum=0.0, nesterov=False, L=20, gamma=1.0, scoping=0.0)
 
-    def closure():
-        opt.zero_grad()
-        loss = (5.0 * x**2 / 2).sum()  # slope 0.75 − 1.25 = −0.5: contracts
-        loss.backward()
-        return loss
+    closure = closure_for(opt, x, lambda v: (5.0 * v**2 / 2).sum())  # slope 0.75 − 1.25 = −0.5: contracts
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -268,14 +259,7 @@ def test_noise_free_inner_loop_is_the_documented_recursion(cls, wd, m, nesterov)
     y = torch.tensor(xs, dtype=torch.float64, requires_grad=True)
     opt = cls([y], lr=1.0, momentum=0.0, nesterov=False, L=L, inner_lr=h, gamma=GAMMA, scoping=0.0,
               noise=0.0, weight_decay=wd, inner_momentum=m, inner_nesterov=nesterov, **kw)
-
-    def closure():
-        opt.zero_grad()
-        loss = f_torch(y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    opt.step(closure_for(opt, y))
     yk, mu, b = xs.copy(), xs.copy(), None
     for k in range(1, L + 1):
         g = fprime_np(yk) + wd * yk
@@ -296,14 +280,7 @@ def test_noise_scaling_gives_inverse_temperature_eps_squared():
     y = torch.full((M,), X0, dtype=torch.float64, requires_grad=True)
     opt = EntropySGD([y], lr=1.0, momentum=0.0, nesterov=False, L=1, inner_lr=h, gamma=GAMMA, scoping=0.0,
                      noise=EPS, alpha=0.0)
-
-    def closure():
-        opt.zero_grad()
-        loss = f_torch(y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    opt.step(closure_for(opt, y))
     var = y.detach().var().item()
     # sample variance of a Gaussian: relative standard error √(2/(M − 1))
     assert var == pytest.approx(2 * h * EPS**2, rel=4 * math.sqrt(2 / (M - 1)))
