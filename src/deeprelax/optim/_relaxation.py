@@ -218,6 +218,28 @@ class RelaxationOptimizer(Optimizer):
                 self.state[p]["momentum_buffer"] = b
 
 
+def momentum_single(d: Tensor, buf: Tensor | None, momentum: float, dampening: float,
+                    nesterov: bool) -> tuple[Tensor, Tensor]:
+    """b ← momentum·b + (1 − dampening)·d (b ← d the first time); returns (d + momentum·b or b, b)."""
+    if buf is None:
+        buf = d.detach().clone()
+    else:
+        buf.mul_(momentum).add_(d, alpha=1 - dampening)
+    return (d.add(buf, alpha=momentum) if nesterov else buf), buf
+
+
+def momentum_foreach(ds: list[Tensor], bufs: list[Tensor | None], momentum: float, dampening: float,
+                     nesterov: bool) -> list[Tensor]:
+    """:func:`momentum_single` over lists (``torch._foreach_*`` kernels); updates ``bufs`` in place."""
+    if all(b is not None for b in bufs):
+        torch._foreach_mul_(bufs, momentum)
+        torch._foreach_add_(bufs, ds, alpha=1 - dampening)
+    else:
+        for i, d in enumerate(ds):
+            _, bufs[i] = momentum_single(d, bufs[i], momentum, dampening, nesterov=False)
+    return torch._foreach_add(ds, bufs, alpha=momentum) if nesterov else list(bufs)
+
+
 def _sgd_single(params: list[Tensor], directions: list[Tensor], bufs: list[Tensor | None], *, lr: float,
                 momentum: float, dampening: float, nesterov: bool, weight_decay: float) -> None:
     """Reference: the SGD update of ``torch.optim.SGD`` (single-tensor), direction d in place of ∇f."""
@@ -225,11 +247,7 @@ def _sgd_single(params: list[Tensor], directions: list[Tensor], bufs: list[Tenso
         if weight_decay != 0:
             d = d.add(x, alpha=weight_decay)
         if momentum != 0:
-            if bufs[i] is None:
-                bufs[i] = d.detach().clone()
-            else:
-                bufs[i].mul_(momentum).add_(d, alpha=1 - dampening)
-            d = d.add(bufs[i], alpha=momentum) if nesterov else bufs[i]
+            d, bufs[i] = momentum_single(d, bufs[i], momentum, dampening, nesterov)
         x.add_(d, alpha=-lr)
 
 
@@ -241,14 +259,5 @@ def _sgd_foreach(params: list[Tensor], directions: list[Tensor], bufs: list[Tens
     if weight_decay != 0:
         directions = torch._foreach_add(directions, params, alpha=weight_decay)
     if momentum != 0:
-        if all(b is not None for b in bufs):
-            torch._foreach_mul_(bufs, momentum)
-            torch._foreach_add_(bufs, directions, alpha=1 - dampening)
-        else:
-            for i, d in enumerate(directions):
-                if bufs[i] is None:
-                    bufs[i] = d.detach().clone()
-                else:
-                    bufs[i].mul_(momentum).add_(d, alpha=1 - dampening)
-        directions = torch._foreach_add(directions, bufs, alpha=momentum) if nesterov else bufs
+        directions = momentum_foreach(directions, bufs, momentum, dampening, nesterov)
     torch._foreach_add_(params, directions, alpha=-lr)

@@ -46,6 +46,8 @@ from deeprelax.optim._relaxation import (
     check_nonneg,
     check_positive,
     check_unit_interval,
+    momentum_foreach,
+    momentum_single,
 )
 
 
@@ -94,11 +96,7 @@ class LangevinRelaxation(RelaxationOptimizer):
             if wd != 0:
                 g = g.add(y, alpha=wd)
             if m != 0:
-                if bufs[i] is None:
-                    bufs[i] = g.detach().clone()
-                else:
-                    bufs[i].mul_(m).add_(g)
-                g = g.add(bufs[i], alpha=m) if group["inner_nesterov"] else bufs[i]
+                g, bufs[i] = momentum_single(g, bufs[i], m, 0.0, group["inner_nesterov"])
             d = torch.add(g, torch.sub(y, x), alpha=gamma)  # ∇f + wd·y + γ(y − x)
             if scale != 0:
                 d.add_(torch.randn_like(y), alpha=scale)  # + ε/√(η'/2)·ξ
@@ -116,13 +114,7 @@ class LangevinRelaxation(RelaxationOptimizer):
         if wd != 0:
             g = torch._foreach_add(g, params, alpha=wd)
         if m != 0:
-            if all(b is not None for b in bufs):
-                torch._foreach_mul_(bufs, m)
-                torch._foreach_add_(bufs, g)
-            else:
-                for i, gi in enumerate(g):
-                    bufs[i] = gi.detach().clone() if bufs[i] is None else bufs[i].mul_(m).add_(gi)
-            g = torch._foreach_add(g, bufs, alpha=m) if group["inner_nesterov"] else list(bufs)
+            g = momentum_foreach(g, bufs, m, 0.0, group["inner_nesterov"])
         d = torch._foreach_add(g, torch._foreach_sub(params, anchors), alpha=gamma)
         if scale != 0:
             torch._foreach_add_(d, [torch.randn_like(y) for y in params], alpha=scale)
