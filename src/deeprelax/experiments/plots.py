@@ -29,7 +29,13 @@ def plot_runs(runs: Mapping[str, Sequence[dict[str, Any]]], path: str | Path, *,
     ax1.set_yscale("log")
     ax2.set_ylabel("training loss (minibatch, at the anchor)")
     ax2.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
     for ax in (ax1, ax2):
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
         ax.set_xlabel("effective epochs (epochs × max(L, 1))")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
