@@ -353,7 +353,9 @@ class Trainer:
         """Restore from ``out/checkpoint.pt``; False if there is none."""
         if self.out is None or not (self.out / CHECKPOINT).exists():
             return False
-        state = torch.load(self.out / CHECKPOINT, map_location=self.device, weights_only=True)
+        # on CPU: RNG and generator states must be CPU tensors; model and optimizer state are copied to
+        # their parameters' device by load_state_dict
+        state = torch.load(self.out / CHECKPOINT, map_location="cpu", weights_only=True)
         self.load_state_dict(state)
         return True
 
