@@ -25,9 +25,11 @@ def test_default_settings_give_equal_effective_epoch_budgets():
         L = c.hparams.get("L", 0)
         assert c.epochs * max(L, 1) == budget, name
         assert c.data == "mnist-subset" and c.model == "lenet" and c.seed == 0
-    # schedules are fractions of the budget: SGD 30 epochs → drops at epochs 15 and 23 (ceil(0.75·30) = 23)
-    assert configs["sgd"].lr_schedule == {0: 0.1, 15: 0.02, 23: 0.004}
-    assert configs["entropy-sgd"].lr_schedule == {0: 1.0, 3: 0.1, 5: 0.01}  # 6 epochs: ceil(3), ceil(4.5)
+    # schedules are fractions of the budget: SGD 20 epochs → drops at epochs 10 and 15
+    assert configs["sgd"].lr_schedule == {0: 0.1, 10: 0.02, 15: 0.004}
+    assert configs["entropy-sgd"].lr_schedule == {0: 1.0, 2: 0.1, 3: 0.01}  # 4 epochs
+    c = build_configs(settings, optimizers=["heat"], budget=30)["heat"]
+    assert c.epochs == 6 and c.lr_schedule == {0: 1.0, 3: 0.1, 5: 0.01}  # ceil(0.5·6), ceil(0.75·6)
 
 
 def test_budget_override_and_errors():

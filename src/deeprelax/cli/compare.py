@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimizers", nargs="+", default=None, metavar="NAME",
                         help="subset of sgd entropy-sgd hj heat (default: all four)")
     parser.add_argument("--budget", type=int, default=None,
-                        help="effective epochs per optimizer (default: from the settings file, 30)")
+                        help="effective epochs per optimizer (default: from the settings file, 20)")
     add_data_arguments(parser, default=None)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--steps-per-epoch", type=int, default=None, help="override (quick tries)")
