@@ -18,7 +18,8 @@ minutes on a 2-core CPU; --data mnist --data-dir DIR uses the full set."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="runs/compare", help="output folder (default: %(default)s)")
+    parser.add_argument("--out", default=None,
+                        help="output folder (default: runs/compare-<date>-<time> in the current folder)")
     parser.add_argument("--model", choices=["lenet", "mnistfc"], default=None,
                         help="network (default: from the settings file, lenet)")
     parser.add_argument("--optimizers", nargs="+", default=None, metavar="NAME",
@@ -58,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         first = next(iter(configs.values()))
         print(f"deeprelax compare: {first.model} on {first.data}, {', '.join(configs)} at "
               f"{args.budget or settings['budget']} effective epochs each; {args.jobs} run(s) at a time")
-        res = run_compare(configs, args.out, jobs=args.jobs, threads=args.threads)
+        out = args.out or time.strftime("runs/compare-%Y%m%d-%H%M%S")
+        res = run_compare(configs, out, jobs=args.jobs, threads=args.threads)
     except (ValueError, FileExistsError, DataFileError) as exc:
         print(f"deeprelax compare: error: {exc}", file=sys.stderr)
         return 2
