@@ -42,15 +42,10 @@ def main() -> None:
             cfg = TrainConfig.from_dict({**doc["train"], "data": data, "data_dir": args.data_dir,
                                          "threads": args.threads})
             t = Trainer(cfg, None, progress=False, log=None)
-            t._loss_sum = torch.zeros(())
-            t._err_sum = torch.zeros((), dtype=torch.long)
-            t._seen = 0
             for i in range(2 + args.steps):
                 if i == 2:
                     t0, g0 = time.perf_counter(), t.grad_evals
-                t._finite = torch.ones((), dtype=torch.bool)
-                t._calls_in_step = 0
-                t.optimizer.step(t.closure)
+                t.outer_step()
             per_step = (time.perf_counter() - t0) / args.steps
             per_grad = per_step * args.steps / (t.grad_evals - g0)
             e0 = time.perf_counter()

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from deeprelax.nets import MODEL_INPUT_SHAPES, count_parameters, create_model
 from deeprelax.nets.augment import random_crop_flip
@@ -268,6 +268,7 @@ class Trainer:
         self.wall_time = 0.0              # seconds spent in completed epochs
         self.history: list[dict[str, Any]] = []
         self._calls_in_step = 0
+        self.reset_epoch_stats()
 
     # -- set-up -------------------------------------------------------------------------------------------
     def _seed_everything(self, seed: int) -> None:
@@ -275,7 +276,21 @@ class Trainer:
         np.random.seed(seed % 2**32)  # noqa: NPY002 (seed the legacy global RNG, for user code)
         torch.manual_seed(seed)
 
-    # -- the closure --------------------------------------------------------------------------------------
+    # -- the closure and one outer step ----------------------------------------------------------------
+    def reset_epoch_stats(self) -> None:
+        """Zero the running sums of the anchor losses and errors that make the epoch's training loss."""
+        self._loss_sum = torch.zeros((), device=self.device)
+        self._err_sum = torch.zeros((), device=self.device, dtype=torch.long)
+        self._seen = 0
+        self._finite = torch.ones((), dtype=torch.bool, device=self.device)
+
+    def outer_step(self) -> bool:
+        """One optimizer step (L + 1 closure calls); False if any of its losses was NaN or infinite."""
+        self._finite = torch.ones((), dtype=torch.bool, device=self.device)
+        self._calls_in_step = 0
+        self.optimizer.step(self.closure)
+        return bool(self._finite)  # one device synchronisation per outer step
+
     def _batch(self) -> tuple[Tensor, Tensor]:
         idx = self.sampler.next().to(self.device)
         xb, yb = self.x_train[idx], self.y_train[idx]
@@ -409,14 +424,9 @@ class Trainer:
             g["lr"] = lr
         self.model.train()
         t0 = time.perf_counter()
-        self._loss_sum = torch.zeros((), device=self.device)
-        self._err_sum = torch.zeros((), device=self.device, dtype=torch.long)
-        self._seen = 0
+        self.reset_epoch_stats()
         for step in range(self.steps_per_epoch):
-            self._finite = torch.ones((), dtype=torch.bool, device=self.device)
-            self._calls_in_step = 0
-            self.optimizer.step(self.closure)
-            if not bool(self._finite):
+            if not self.outer_step():
                 raise NonFiniteLossError(
                     f"non-finite training loss (NaN or Inf) at epoch {epoch + 1}, outer step {step + 1} of "
                     f"{self.steps_per_epoch} ({cfg.model}, {cfg.optimizer}, lr {lr:g}); the last good "
@@ -476,6 +486,3 @@ def train(config: TrainConfig, out: str | Path | None = None, *, resume: bool = 
     """Convenience wrapper: ``Trainer(config, out, **kwargs).run(resume=resume)``."""
     return Trainer(config, out, **kwargs).run(resume=resume)
 
-
-def describe_model(model: nn.Module) -> str:
-    return f"{type(model).__name__} ({count_parameters(model):,} parameters)"
