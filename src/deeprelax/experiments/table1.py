@@ -96,10 +96,12 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
              "| paper (%) @ eff. epochs | wall time / seed |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
+        spread = len(r["seeds"]) > 1  # one seed: no standard deviation to report
+        final = f"{r['final_error_mean']:.2f}" + (f" ± {r['final_error_std']:.2f}" if spread else "")
+        best = f"{r['best_error_mean']:.2f}" + (f" ± {r['best_error_std']:.2f}" if spread else "")
         lines.append(
             f"| {r['model']} | {COLUMNS.get(r['optimizer'], r['optimizer'])} | {len(r['seeds'])} "
-            f"| {r['final_error_mean']:.2f} ± {r['final_error_std']:.2f} @ {r['effective_epochs']} "
-            f"| {r['best_error_mean']:.2f} ± {r['best_error_std']:.2f} "
+            f"| {final} @ {r['effective_epochs']} | {best} "
             f"| {r['paper_error']:.2f} ± {r['paper_std']:.2f} @ {r['paper_effective_epochs']} "
             f"| {r['wall_time_mean'] / 60:.1f} min |")
     return "\n".join(lines) + "\n"
