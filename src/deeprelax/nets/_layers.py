@@ -22,7 +22,7 @@ def check_dropout(name: str, p: float) -> float:
 def affine_block(affine: nn.Module, width: int, bn: str, *, pool: nn.Module | None = None,
                  dims: int = 1) -> list[nn.Module]:
     """``affine → ReLU [→ pool] → BN`` (``bn="after"``, the reference order), ``affine → BN → ReLU [→ pool]``
-    (``bn="before"``, the authors' PyTorch port) or ``affine → ReLU [→ pool]`` (``bn="none"``)."""
+    (``bn="before"``, the usual placement elsewhere) or ``affine → ReLU [→ pool]`` (``bn="none"``)."""
     norm = nn.BatchNorm1d(width) if dims == 1 else nn.BatchNorm2d(width)
     layers: list[nn.Module] = [affine]
     if bn == "before":

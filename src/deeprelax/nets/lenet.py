@@ -7,9 +7,9 @@ Reference architecture (REFERENCE §3), input 1×28×28::
     flatten (200) → Linear(200, 500) → ReLU → Dropout(p) → Linear(500, 10)
 
 The reference lists the fully connected part as "FC 500 → dropout → FC 10"; the ReLU after FC 500 is implied
-(two affine maps in a row would collapse into one). ``fc_bn=True`` adds BatchNorm on the 500 units (as the
-authors' PyTorch port does); ``bn="before"`` moves each BatchNorm between the affine map and the ReLU (the
-port's order). Dropout ``p`` ranges over 0.25–0.5 in the reference runs; default 0.5.
+(two affine maps in a row would collapse into one). ``fc_bn=True`` adds BatchNorm on the 500 units;
+``bn="before"`` moves each BatchNorm between the affine map and the ReLU (the usual placement elsewhere).
+Dropout ``p`` ranges over 0.25–0.5 in the reference runs; default 0.5.
 Parameters (defaults): (20·25 + 20) + 2·20 + (50·20·25 + 50) + 2·50 + (200·500 + 500) + (500·10 + 10)
 = 131 220.
 """

@@ -6,7 +6,7 @@ Reference architecture (REFERENCE §3)::
                           → Linear(1024, 1024) → ReLU → BN → Dropout(p) → Linear(1024, 10)
 
 with ``p = 0.2`` as in the Deep Relaxation code (the Entropy-SGD code used ``p = 0.5``). ``bn="before"`` puts
-BatchNorm between the linear map and the ReLU (the authors' PyTorch port); ``bn="none"`` drops it.
+BatchNorm between the linear map and the ReLU (the usual placement elsewhere); ``bn="none"`` drops it.
 Parameters: 784·1024 + 1024 + 1024·1024 + 1024 + 1024·10 + 10 weights and biases plus 2·2·1024 BN affine
 parameters = 1 867 786.
 """
