@@ -38,6 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from deeprelax.pde._grid import check_positive, sample_on_grid, uniform_grid
+
 FloatArray = NDArray[np.float64]
 
 __all__ = [
@@ -50,45 +52,6 @@ __all__ = [
 
 # Memory guard for the (chunk, N, K) exponent arrays of the log-sum-exp passes.
 _MAX_BLOCK = 4_000_000
-
-
-def _check_positive(name: str, value: float) -> float:
-    value = float(value)
-    if not np.isfinite(value) or value <= 0.0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return value
-
-
-def _uniform_grid(name: str, grid: ArrayLike) -> tuple[FloatArray, float]:
-    """Validate a strictly increasing uniform 1-D grid and return it with its spacing."""
-    g = np.asarray(grid, dtype=float)
-    if g.ndim != 1 or g.size < 2:
-        raise ValueError(f"{name} must be a 1-D array with at least 2 points, got shape {g.shape}")
-    if not np.all(np.isfinite(g)):
-        raise ValueError(f"{name} must be finite")
-    d = np.diff(g)
-    h = float(d.mean())
-    if h <= 0.0 or np.max(np.abs(d - h)) > 1e-6 * h:
-        raise ValueError(f"{name} must be strictly increasing and uniformly spaced")
-    return g, h
-
-
-def _sample(name: str, f: Callable[[FloatArray], ArrayLike] | ArrayLike, *grids: FloatArray) -> FloatArray:
-    """``f`` on the tensor grid: called (1-D ``f(y)``, 2-D ``f(Y1, Y2)``) or given as samples."""
-    shape = tuple(g.size for g in grids)
-    if callable(f):
-        if len(grids) == 1:
-            vals = np.asarray(f(grids[0]), dtype=float)
-        else:
-            mesh = np.meshgrid(*grids, indexing="ij")
-            vals = np.asarray(f(*mesh), dtype=float)
-    else:
-        vals = np.asarray(f, dtype=float)
-    if vals.shape != shape:
-        raise ValueError(f"{name} sampled on the grid must have shape {shape}, got {vals.shape}")
-    if not np.all(np.isfinite(vals)):
-        raise ValueError(f"{name} must be finite on the grid")
-    return vals
 
 
 def _gauss_lse_pass(
@@ -154,10 +117,10 @@ def local_entropy_1d(
     array of points. Returns value, Gibbs mean <y>, the gradient in both forms (x - <y>)/t and <f'(y)>, and
     ``u_xx = 1/t - beta Var(y)/t^2``.
     """
-    t = _check_positive("t", t)
-    beta = _check_positive("beta", beta)
-    y, h = _uniform_grid("y_grid", y_grid)
-    fy = _sample("f", f, y)
+    t = check_positive("t", t)
+    beta = check_positive("beta", beta)
+    y, h = uniform_grid("y_grid", y_grid)
+    fy = sample_on_grid("f", f, y)
     xa = np.asarray(x, dtype=float)
     if not np.all(np.isfinite(xa)):
         raise ValueError("x must be finite")
@@ -166,7 +129,7 @@ def local_entropy_1d(
     c = 0.5 * (y[0] + y[-1])
     fields = [(y - c)[:, None], ((y - c) ** 2)[:, None]]
     if grad_f is not None:
-        fields.append(_sample("grad_f", grad_f, y)[:, None])
+        fields.append(sample_on_grid("grad_f", grad_f, y)[:, None])
     log_z, means = _gauss_lse_pass(-beta * fy[:, None], fields, y, xs, t, beta)
     # value: -1/beta [ log(h sum exp(...)) - 1/2 log(2 pi t / beta) ]
     value = -(log_z[:, 0] + np.log(h) - 0.5 * np.log(2.0 * np.pi * t / beta)) / beta
@@ -254,11 +217,11 @@ def local_entropy_2d(
 
     Returns values of shape ``(x1.size, x2.size)``. Cost ``O(N1 N2 (M1 + M2))`` by two separable passes.
     """
-    t = _check_positive("t", t)
-    beta = _check_positive("beta", beta)
-    ya, h1 = _uniform_grid("y1", y1)
-    yb, h2 = _uniform_grid("y2", y2)
-    fy = _sample("f", f, ya, yb)
+    t = check_positive("t", t)
+    beta = check_positive("beta", beta)
+    ya, h1 = uniform_grid("y1", y1)
+    yb, h2 = uniform_grid("y2", y2)
+    fy = sample_on_grid("f", f, ya, yb)
     xa = ya if x1 is None else np.asarray(x1, dtype=float).ravel()
     xb = yb if x2 is None else np.asarray(x2, dtype=float).ravel()
     if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(xb))):
