@@ -184,16 +184,23 @@ def first_passage_times(
     tau[~alive] = 0.0
     idx = np.flatnonzero(alive)
     xa = x[idx]
-    for k in range(max_steps):
+    # Noise is drawn in blocks of steps for the paths alive at the block start; finished paths are dropped at
+    # the end of each block (they keep moving, unobserved, until then).
+    block = 64
+    for k0 in range(0, max_steps, block):
         if idx.size == 0:
             break
-        xi = rng.standard_normal((idx.size, m))
-        noise = xi @ s.T if np.ndim(s) == 2 else s * xi
-        xa = xa + drift(xa, k * dt) * dt + sqdt * noise
-        done = np.asarray(hit(xa), dtype=bool)
-        if done.any():
-            tau[idx[done]] = (k + 1) * dt
-            idx, xa = idx[~done], xa[~done]
+        nb = min(block, max_steps - k0)
+        xi = rng.standard_normal((nb, idx.size, m))
+        noise = sqdt * (xi @ s.T if np.ndim(s) == 2 else s * xi)
+        running = np.ones(idx.size, dtype=bool)
+        for j in range(nb):
+            xa = xa + drift(xa, (k0 + j) * dt) * dt + noise[j]
+            done = np.asarray(hit(xa), dtype=bool) & running
+            if done.any():
+                tau[idx[done]] = (k0 + j + 1) * dt
+                running &= ~done
+        idx, xa = idx[running], xa[running]
     return tau
 
 
