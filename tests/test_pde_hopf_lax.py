@@ -182,3 +182,52 @@ def test_polish_prox_reaches_continuous_minimiser():
         assert val[k] <= phi.min() + 1e-12  # no worse than the fine grid
         assert val[k] == pytest.approx(phi.min(), abs=1e-5)
         assert val[k] <= r.value[idx[k]] + 1e-15  # never worse than the coarse grid value
+
+
+# ---- implicit (proximal) gradient descent --------------------------------------------------------------
+
+
+def test_explicit_and_implicit_gd_on_a_quadratic():
+    from deeprelax.pde.implicit_gd import explicit_gd, implicit_gd
+
+    lam = np.array([1.0, 50.0])
+    f = lambda z: 0.5 * float(np.sum(lam * z**2))  # noqa: E731
+    g = lambda z: lam * z  # noqa: E731
+    x0 = np.array([1.0, 1.0])
+    k = np.arange(11)[:, None]
+    for tau in (0.01, 0.03):  # stable: tau < 2/50
+        assert np.allclose(explicit_gd(g, x0, tau, 10), x0 * (1 - tau * lam) ** k, atol=1e-14)
+    div = explicit_gd(g, x0, 0.05, 200)  # unstable: |1 - 0.05*50| = 1.5
+    assert np.isnan(div[-1]).all() and np.isfinite(div[0]).all()
+    for tau in (0.05, 1.0, 100.0):  # backward Euler: x_k = x0 / (1 + tau lam)^k, stable for every tau
+        assert np.allclose(implicit_gd(f, g, x0, tau, 10), x0 / (1 + tau * lam) ** k, rtol=1e-7, atol=1e-12)
+
+
+def test_implicit_step_is_the_hopf_lax_prox_and_descends():
+    from deeprelax.pde.implicit_gd import descent_slack, implicit_gd, proximal_step
+
+    f1 = lambda z: float(f_nc(z[0]))  # noqa: E731
+    g1 = lambda z: np.array([df_nc(z[0])])  # noqa: E731
+    y = np.linspace(-3, 3, 6001)
+    for x, tau in [(1.7, 0.1), (-1.6, 0.2), (0.4, 0.05)]:
+        # small tau: the proximal objective is convex, so the local minimiser is the global prox
+        p = proximal_step(f1, g1, np.array([x]), tau)[0]
+        assert p == pytest.approx(hopf_lax_1d(f_nc, x, tau, y).prox, abs=1e-6)
+    rng = np.random.default_rng(3)
+    worst, worst_seed = np.inf, np.inf
+    for _ in range(10):
+        for tau in (0.3, 1.0, 5.0):
+            xs = implicit_gd(f1, g1, rng.uniform(-0.5, 0.5, 1), tau, 15)
+            s, s_seed = descent_slack(f1, xs, tau)
+            worst, worst_seed = min(worst, s.min()), min(worst_seed, s_seed.min())
+    assert worst >= -1e-12  # f(x_k+1) <= f(x_k) - |dx|^2/(2 tau): always
+    assert worst_seed < 0  # the 1/tau form needs convexity: it fails through the concave hump
+
+
+def test_implicit_gd_bad_arguments():
+    from deeprelax.pde.implicit_gd import explicit_gd, implicit_gd
+
+    with pytest.raises(ValueError, match="tau"):
+        explicit_gd(lambda z: z, [1.0], 0.0, 3)
+    with pytest.raises(ValueError, match="n_steps"):
+        implicit_gd(lambda z: 0.0, lambda z: z, [1.0], 0.1, -1)
