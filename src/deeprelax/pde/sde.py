@@ -121,14 +121,18 @@ def euler_maruyama(
     s, m = _noise_matrix(sigma, d)
     sqdt = np.sqrt(dt)
     ts, xs = [t0], [x.copy()]
-    for k in range(n_steps):
-        t = t0 + k * dt
-        xi = rng.standard_normal((n, m))
-        noise = xi @ s.T if np.ndim(s) == 2 else s * xi
-        x = x + drift(x, t) * dt + sqdt * noise
-        if k + 1 == n_steps or (record_every is not None and (k + 1) % record_every == 0):
-            ts.append(t0 + (k + 1) * dt)
-            xs.append(x.copy())
+    # the normals are drawn in blocks of steps (the same stream as one draw per step, fewer calls)
+    block = max(1, min(n_steps, 65536 // (n * m)))
+    for k0 in range(0, n_steps, block):
+        nb = min(block, n_steps - k0)
+        xi = rng.standard_normal((nb, n, m))
+        noise = sqdt * (xi @ s.T if np.ndim(s) == 2 else s * xi)
+        for j in range(nb):
+            k = k0 + j
+            x = x + drift(x, t0 + k * dt) * dt + noise[j]
+            if k + 1 == n_steps or (record_every is not None and (k + 1) % record_every == 0):
+                ts.append(t0 + (k + 1) * dt)
+                xs.append(x.copy())
     xarr = np.stack(xs)
     if flat:
         xarr = xarr[..., 0]
