@@ -18,7 +18,8 @@ current). Two exactly analysable toys:
    ∇·(λJx e^{−βf}) = −βλ e^{−βf} ∇f·Jx ≠ 0, the stationary density is not e^{−βf} for λ ≠ 0: Φ ≠ f.
 2. *Non-isotropic noise with a gradient drift.* f = ½xᵀHx, constant D: the stationary density is Gaussian with
    covariance C solving the Lyapunov equation HC + CH = 2β⁻¹D, so Φ(x) = ½xᵀ(βC)⁻¹x, which equals f iff
-   HD = DH (e.g. D = I). The remainder j(x) = −Hx + β⁻¹DC⁻¹x is then a rotation: stationary, yet circulating.
+   D = I. The remainder j(x) = −Hx + β⁻¹DC⁻¹x vanishes iff HD = DH; otherwise it is a rotation: the state is
+   stationary, yet circulating.
 """
 
 from __future__ import annotations
@@ -83,12 +84,12 @@ def linear_stationary_covariance(H: ArrayLike, D: ArrayLike, beta: float) -> np.
 
 
 def linear_stationary_potential(H: ArrayLike, D: ArrayLike, beta: float) -> np.ndarray:
-    """The matrix P with Φ(x) = ½xᵀPx, ρ_ss ∝ e^{−βΦ}: P = (βC)⁻¹. Equals H iff HD = DH (for symmetric H)."""
+    """The matrix P with Φ(x) = ½xᵀPx, ρ_ss ∝ e^{−βΦ}: P = (βC)⁻¹. P = H iff D = I; P = HD⁻¹ if HD = DH."""
     return np.linalg.inv(beta * linear_stationary_covariance(H, D, beta))
 
 
 def linear_current_matrix(H: ArrayLike, D: ArrayLike, beta: float) -> np.ndarray:
     """A with j(x) = Ax = −∇f + D∇Φ = (−H + DP)x, the non-gradient part of the drift; stationary probability
-    current = j ρ_ss. A = 0 iff Φ = f."""
+    current = j ρ_ss. A = 0 iff HD = DH (for symmetric H)."""
     H = np.asarray(H, dtype=float)
     return -H + np.asarray(D, dtype=float) @ linear_stationary_potential(H, D, beta)
