@@ -153,9 +153,6 @@ def write_index(
 
 
 def run(args: argparse.Namespace) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
     from deeprelax.experiments.lab import labs
 
     registry = labs()
@@ -171,6 +168,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{n:<{width}}  {m.TITLE}")
         return 0
 
+    import matplotlib
+
+    matplotlib.use("Agg")
     out: Path = args.out if args.out is not None else DEFAULT_OUT
     if name == "all":
         records: dict[str, dict[str, Any]] = {}

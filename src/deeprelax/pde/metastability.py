@@ -37,10 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.integrate import cumulative_trapezoid
 from scipy.special import logsumexp
-from scipy.stats import chi2
-from scipy.stats import t as student_t
 
 from deeprelax.pde.sde import first_passage_times
 
@@ -72,7 +69,8 @@ def log_mfpt_1d_grid(x: ArrayLike, V: ArrayLike, a: float, beta: float) -> float
     if not np.isclose(x[ia], a, rtol=0, atol=1e-12 * max(1.0, abs(a))) or ia >= x.size - 1:
         raise ValueError(f"a={a} must be a grid point strictly left of b={x[-1]}")
     c = v.min()
-    inner = cumulative_trapezoid(np.exp(-(v - c)), x, initial=0.0)  # ∫_{x0}^y e^{−(βV − c)}
+    e = np.exp(-(v - c))
+    inner = np.concatenate([[0.0], np.cumsum(0.5 * (e[1:] + e[:-1]) * np.diff(x))])  # ∫_{x0}^y e^{−(βV − c)}
     with np.errstate(divide="ignore"):
         log_g = (v - c) + np.log(inner)  # log of e^{βV(y)} ∫ e^{−βV}
     # outer trapezoid over [a, b] in log space
@@ -219,6 +217,9 @@ def mean_exit_time(
     chi-square interval [2S/χ²_{(1+level)/2}(2k), 2S/χ²_{(1−level)/2}(2k)] (exact for the exponential law
     under type-II censoring, a close approximation under the fixed time limit used here).
     """
+    from scipy.stats import chi2
+    from scipy.stats import t as student_t
+
     tau = np.asarray(times, dtype=float)
     if tau.ndim != 1 or tau.size < 2:
         raise ValueError("times must be a 1-D array with at least two entries")

@@ -22,7 +22,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from deeprelax.experiments.lab import LabResult
 from deeprelax.pde.hopf_cole import local_entropy_1d
@@ -55,6 +54,7 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from scipy.integrate import solve_ivp
 
     out = Path(out)
     rng = np.random.default_rng(seed)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from deeprelax.experiments.lab import LabResult
 from deeprelax.pde.minibatch_noise import kmeans1_gradient_noise, kmeans1_noise_covariance
@@ -35,6 +34,7 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from scipy import stats
 
     out = Path(out)
     rng = np.random.default_rng(seed)
