@@ -73,3 +73,14 @@ def test_jsonable_converts_numpy():
 
     d = lab_cli._jsonable({"a": np.float64(1.5), "b": np.arange(3), "c": np.inf, "d": np.bool_(True)})
     assert d == {"a": 1.5, "b": [0, 1, 2], "c": None, "d": True}
+
+
+def test_all_with_index_elsewhere_links_relative_to_it(tmp_path, capsys, monkeypatch):
+    fake = {"alpha": _fake_lab("alpha", 1)}
+    monkeypatch.setattr("deeprelax.experiments.lab.labs", lambda: fake)
+    out, index = tmp_path / "docs" / "lab", tmp_path / "docs" / "lab.md"
+    assert main(["lab", "all", "--out", str(out), "--index", str(index)]) == 0
+    md = index.read_text()
+    assert "](lab/alpha/alpha.png)" in md and f"--index {index}" in md
+    assert "src='alpha/alpha.png'" in (out / "index.html").read_text()
+    assert not (out / "index.md").exists()
