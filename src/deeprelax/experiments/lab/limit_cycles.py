@@ -162,7 +162,7 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
            title="streamlines of j = −∇f + D∇Φ: closed loops\n(a stationary yet circulating state)")
     fig.tight_layout()
     fig_path = out / "limit_cycles.png"
-    fig.savefig(fig_path, dpi=90)
+    fig.savefig(fig_path, dpi=80)
     plt.close(fig)
 
     numbers = {
