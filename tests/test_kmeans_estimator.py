@@ -36,7 +36,7 @@ def test_finds_the_certified_global_minimum_from_random_inits(small_blobs):
     """Every seed ends in the certified optimal partition with energy f* up to mini-batch noise.
 
     The last steps average mini-batches of 100 points, which leaves the centres slightly off the means: the
-    relative excess energy is O(1/batch) (measured: median 7e-4, max 1.7e-3 over 40 seeds); any other
+    relative excess energy is O(1/batch) (measured: median 1.1e-3, max 1.7e-3 over 40 seeds); any other
     partition costs more than +1000 % here, so the 3e-3 tolerance cannot mistake a local minimum for f*.
     """
     data, cert = small_blobs
@@ -59,7 +59,8 @@ def test_four_means_on_three_clusters_escapes_the_em_trap():
     assert em.inertia_ > 5 * bench.certified_inertia  # stuck
     for seed in range(5):
         est = ESGDKMeans(4, init=init, batch_size=100, random_state=seed).fit(data.X)
-        assert est.energy_ == pytest.approx(bench.certified_energy, rel=1e-3)
+        assert _same_partition(est.labels_, data.labels)
+        assert bench.certified_energy <= est.energy_ <= bench.certified_energy * (1 + 3e-3)  # see above
 
 
 def test_attributes_are_consistent(small_blobs):
@@ -110,7 +111,8 @@ def test_tol_stops_early(small_blobs):
 def test_k_means_plus_plus_and_callable_init(small_blobs):
     data, cert = small_blobs
     est = ESGDKMeans(8, init="k-means++", batch_size=100, random_state=0).fit(data.X)
-    assert est.energy_ <= cert.energy * (1 + 1e-3)
+    assert _same_partition(est.labels_, data.labels)
+    assert est.energy_ <= cert.energy * (1 + 3e-3)
     called = {}
 
     def init(X, k, rs):
