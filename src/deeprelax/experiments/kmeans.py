@@ -290,7 +290,8 @@ def dataset_figure(data: KMeansDataset, radii: NDArray, centers: NDArray, title:
     from matplotlib.patches import Circle
 
     fig, ax = plt.subplots(figsize=(10, 4.6))
-    ax.scatter(data.X[:, 0], data.X[:, 1], s=2, c=data.labels, cmap="tab10", alpha=0.5, linewidths=0)
+    size = 2 if len(data.X) > 5000 else 6
+    ax.scatter(data.X[:, 0], data.X[:, 1], s=size, c=data.labels, cmap="tab10", alpha=0.5, linewidths=0)
     ax.scatter(
         centers[:, 0],
         centers[:, 1],
