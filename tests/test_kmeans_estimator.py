@@ -47,7 +47,7 @@ def test_finds_the_certified_global_minimum_from_random_inits(small_blobs):
         assert est.energy_ <= cert.energy * (1 + 3e-3), f"seed {seed}: {est.energy_} vs f* {cert.energy}"
         em = KMeans(8, init="random", n_init=1, random_state=seed).fit(data.X)
         em_stuck += em.inertia_ > cert.inertia * (1 + 1e-3)
-    assert em_stuck >= 5  # the instance is not trivial: random-init Lloyd is stuck in a quarter or more
+    assert em_stuck >= 15  # the instance is not trivial: random-init Lloyd is stuck in 18 of these 20 seeds
 
 
 def test_four_means_on_three_clusters_escapes_the_em_trap():
