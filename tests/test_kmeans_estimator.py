@@ -165,3 +165,9 @@ def test_bad_input_gives_sklearn_style_errors():
         ESGDKMeans(3, init=np.zeros((2, 2))).fit(X)
     with pytest.raises(ValueError, match="NaN or infinity"):
         ESGDKMeans(2, init=np.array([[0.0, 0.0], [np.inf, 0.0]])).fit(X)
+
+
+def test_divergence_is_reported_not_returned():
+    X = np.random.default_rng(0).standard_normal((50, 2))
+    with pytest.raises(FloatingPointError, match="diverged"):
+        ESGDKMeans(3, step_size=1e200, max_iter=5, random_state=0).fit(X)

@@ -279,20 +279,21 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         k = 0
         for k in range(1, self.max_iter + 1):
             gamma_k = gamma0 * (1.0 + self.scoping) ** (-(k - 1))  # γ_k = γ_0 (1 + s)^{-k}
-            x_new, counts = _backward_euler_step(
-                X_aug, x, gamma_k, self.n_inner, self.averaging, self.batch_size, rng
-            )
-            empty = counts == 0  # no point in any batch of the step: zero gradient forever -> re-seed
-            if np.any(empty):
-                x_new[empty] = X_aug[rng.integers(0, len(X_aug), size=int(empty.sum())), :-1]
-            shift = float(np.sum((x_new - x) ** 2))
-            x = x_new
-            if not np.all(np.isfinite(x)):
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported just below
+                x_new, counts = _backward_euler_step(
+                    X_aug, x, gamma_k, self.n_inner, self.averaging, self.batch_size, rng
+                )
+            if not np.all(np.isfinite(x_new)):
                 raise FloatingPointError(
                     f"ESGDKMeans diverged at outer step {k} (step_size={gamma0}): the fixed-point iteration "
                     "y <- x - step_size * grad f(y) is unstable when step_size * p_i > 1 for a centre "
                     "holding a share p_i of the data; use a smaller step_size or a larger scoping."
                 )
+            empty = counts == 0  # no point in any batch of the step: zero gradient forever -> re-seed
+            if np.any(empty):
+                x_new[empty] = X_aug[rng.integers(0, len(X_aug), size=int(empty.sum())), :-1]
+            shift = float(np.sum((x_new - x) ** 2))
+            x = x_new
             if self.verbose:
                 print(f"ESGDKMeans step {k}: gamma={gamma_k:.4g} energy={self._energy(X_aug, x):.6g}")
             if shift <= tol_abs:
