@@ -1,1 +1,35 @@
-"""Networks of the reference runs and their data loaders (no torchvision)."""
+"""Networks of the reference runs and their data (no torchvision).
+
+>>> from deeprelax.nets import create_model
+>>> model = create_model("lenet", dropout=0.25)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from deeprelax.nets.allcnn import AllCNN
+from deeprelax.nets.lenet import LeNet
+from deeprelax.nets.mnistfc import MnistFC
+
+__all__ = ["MODELS", "MODEL_INPUT_SHAPES", "AllCNN", "LeNet", "MnistFC", "count_parameters", "create_model"]
+
+MODELS: dict[str, Callable[..., nn.Module]] = {"mnistfc": MnistFC, "lenet": LeNet, "allcnn": AllCNN}
+MODEL_INPUT_SHAPES: dict[str, tuple[int, int, int]] = {"mnistfc": (1, 28, 28), "lenet": (1, 28, 28),
+                                                       "allcnn": (3, 32, 32)}
+
+
+def create_model(name: str, **options: Any) -> nn.Module:
+    """Build the network ``name`` (``"mnistfc"``, ``"lenet"``, ``"allcnn"``) with its keyword options."""
+    key = name.lower()
+    if key not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    return MODELS[key](**options)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable scalars."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

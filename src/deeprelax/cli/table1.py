@@ -1,0 +1,74 @@
+"""``deeprelax table1``: one cell of the paper's Table 1 over several seeds, as a row of a results table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from deeprelax.cli._common import add_runtime_arguments
+
+NAME = "table1"
+HELP = "reproduce one cell of Table 1 (mean ± std over seeds) from its config file"
+ORDER = 40
+DESCRIPTION = """Train one Table-1 cell (network × optimizer) with the configuration shipped in
+deeprelax/experiments/configs/table1-<model>-<optimizer>.json, for each seed, and write OUT/row.md and
+OUT/row.json (final validation error mean ± std next to the paper's). Finished seeds are not retrained and
+interrupted ones resume. Example:
+  deeprelax table1 --model lenet --optimizer entropy-sgd --seeds 0 1 --data-dir /work/shared/data/mnist \\
+      --out runs/table1/lenet-entropy-sgd"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--model", choices=["mnistfc", "lenet", "allcnn"], required=False)
+    parser.add_argument("--optimizer", choices=["sgd", "entropy-sgd", "hj", "heat"], required=False)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--out", default=None,
+                        help="output folder (default: runs/table1/<model>-<optimizer>)")
+    parser.add_argument("--data", default=None,
+                        help="override the cell's data set (e.g. mnist-subset, for a try)")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder with the data files (default: download cache)")
+    parser.add_argument("--epochs", type=int, default=None, help="override the number of epochs (smoke runs)")
+    parser.add_argument("--steps-per-epoch", type=int, default=None, help="override (smoke runs)")
+    parser.add_argument("--dry-feed-batches", type=int, default=None, help="override (smoke runs)")
+    parser.add_argument("--table", default=None, help="also append the row to this markdown file")
+    parser.add_argument("--show", action="store_true", help="print the cell's config file and exit")
+    add_runtime_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from deeprelax.experiments.table1 import config_path, load_cell, markdown_table, run_cell
+    from deeprelax.experiments.train import NonFiniteLossError
+    from deeprelax.nets.idx import DataFileError
+
+    if not args.model or not args.optimizer:
+        print("deeprelax table1: error: --model and --optimizer are required", file=sys.stderr)
+        return 2
+    if args.show:
+        print(config_path(args.model, args.optimizer))
+        print(json.dumps(load_cell(args.model, args.optimizer), indent=2))
+        return 0
+    overrides = {"device": args.device}
+    for key in ("data", "data_dir", "epochs", "steps_per_epoch", "dry_feed_batches", "threads"):
+        v = getattr(args, key)
+        if v is not None:
+            overrides[key] = v
+    out = args.out or f"runs/table1/{args.model}-{args.optimizer}"
+    try:
+        row = run_cell(args.model, args.optimizer, args.seeds, out, overrides=overrides,
+                       progress=not args.no_progress)
+    except (ValueError, DataFileError) as exc:
+        print(f"deeprelax table1: error: {exc}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as exc:
+        print(f"deeprelax table1: stopped: {exc}", file=sys.stderr)
+        return 1
+    table = markdown_table([row])
+    print(table, end="")
+    if args.table:
+        with open(args.table, "a") as f:
+            f.write(table.splitlines()[-1] + "\n")
+    return 0

@@ -1,0 +1,121 @@
+"""Table-1 cells: the shipped configs (the paper's numbers and budgets), aggregation over seeds, the
+runner and the CLI."""
+
+import json
+import statistics
+
+import pytest
+import torch
+
+from deeprelax.experiments.table1 import (
+    MODELS,
+    OPTIMIZERS,
+    aggregate,
+    load_cell,
+    markdown_table,
+    mean_std,
+    run_cell,
+)
+from deeprelax.experiments.train import TrainConfig
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# REFERENCE §4 (Deep Relaxation, Table 1): error (%), std, effective epochs
+PAPER = {
+    ("mnistfc", "entropy-sgd"): (1.08, 0.02, 120), ("mnistfc", "heat"): (1.13, 0.02, 200),
+    ("mnistfc", "hj"): (1.17, 0.04, 200), ("mnistfc", "sgd"): (1.10, 0.01, 194),
+    ("lenet", "entropy-sgd"): (0.50, 0.01, 80), ("lenet", "heat"): (0.59, 0.02, 75),
+    ("lenet", "hj"): (0.50, 0.01, 70), ("lenet", "sgd"): (0.50, 0.02, 67),
+    ("allcnn", "entropy-sgd"): (7.96, 0.05, 160), ("allcnn", "heat"): (9.04, 0.04, 150),
+    ("allcnn", "hj"): (7.89, 0.07, 145), ("allcnn", "sgd"): (7.94, 0.06, 195),
+}
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("opt", OPTIMIZERS)
+def test_cell_config_matches_the_paper_budget(model, opt):
+    doc = load_cell(model, opt)
+    cfg = TrainConfig.from_dict(doc["train"])
+    err, std, eff = PAPER[(model, opt)]
+    assert (doc["paper"]["error"], doc["paper"]["std"], doc["paper"]["effective_epochs"]) == (err, std, eff)
+    L = cfg.hparams.get("L", 0)
+    assert cfg.epochs * max(L, 1) == eff  # exactly the paper's effective epochs
+    assert cfg.model == model and cfg.optimizer == opt and cfg.batch_size == 128
+    assert cfg.sampling == "replacement"
+    assert cfg.data == ("cifar10" if model == "allcnn" else "mnist")
+    assert doc["notes"]
+
+
+def test_published_hyperparameters_are_the_reference_ones():
+    esgd = load_cell("lenet", "entropy-sgd")["train"]
+    assert esgd["hparams"] == {"lr": 1.0, "momentum": 0.9, "nesterov": True, "weight_decay": 0.0, "L": 20,
+                               "inner_lr": 0.1, "gamma": 1e-4, "scoping": 1e-3, "noise": 1e-4, "alpha": 0.75}
+    sgd = load_cell("mnistfc", "sgd")["train"]
+    assert sgd["lr_schedule"] == {"0": 0.1, "30": 0.02, "60": 0.004}
+    cifar = load_cell("allcnn", "sgd")["train"]
+    assert cifar["hparams"]["weight_decay"] == 1e-3
+    assert cifar["lr_schedule"] == {"0": 0.1, "60": 0.02, "120": 0.004, "180": 0.0008}
+    assert load_cell("allcnn", "entropy-sgd")["train"]["hparams"]["gamma"] == 0.03
+    assert load_cell("mnistfc", "entropy-sgd")["train"]["model_options"]["dropout"] == 0.2
+
+
+def test_mean_std_and_aggregate():
+    m, s = mean_std([0.5, 0.7, 0.6])
+    assert m == pytest.approx(0.6) and s == pytest.approx(statistics.stdev([0.5, 0.7, 0.6]))
+    assert s == pytest.approx(0.1)  # sample std (ddof = 1)
+    assert mean_std([0.42]) == (0.42, 0.0)
+    doc = load_cell("lenet", "hj")
+    summaries = [{"seed": k, "final_error": e, "best_error": e - 0.05, "effective_epochs": 70,
+                  "grad_evals": 9, "wall_time": 60.0 * (k + 1), "data": "mnist"}
+                 for k, e in enumerate([0.55, 0.45])]
+    row = aggregate(doc, summaries)
+    assert row["final_error_mean"] == pytest.approx(0.5)
+    assert row["final_error_std"] == pytest.approx(0.0707107)
+    assert row["wall_time_mean"] == 90.0
+    line = markdown_table([row]).splitlines()[-1]
+    assert line == "| lenet | HJ | 2 | 0.50 ± 0.07 @ 70 | 0.45 ± 0.07 | 0.50 ± 0.01 @ 70 | 1.5 min |"
+
+
+def test_unknown_cell():
+    with pytest.raises(ValueError, match="model"):
+        load_cell("resnet", "sgd")
+    with pytest.raises(ValueError, match="optimizer"):
+        load_cell("lenet", "adam")
+
+
+def test_run_cell_smoke_and_reuse_of_finished_seeds(tmp_path):
+    over = {"data": "mnist-subset", "epochs": 1, "steps_per_epoch": 2, "n_train": 256, "n_test": 100,
+            "dry_feed_batches": 1, "threads": 1}
+    logs = []
+    row = run_cell("lenet", "hj", [0, 1], tmp_path, overrides=over, progress=False, log=logs.append)
+    assert row["seeds"] == [0, 1] and row["effective_epochs"] == 5 and row["grad_evals"] == 12
+    assert json.loads((tmp_path / "row.json").read_text()) == row
+    assert (tmp_path / "row.md").read_text().startswith("| model |")
+    finals = [json.loads((tmp_path / f"seed{k}" / "result.json").read_text())["final_error"] for k in (0, 1)]
+    assert row["final_error_mean"] == pytest.approx(sum(finals) / 2)
+    logs.clear()
+    again = run_cell("lenet", "hj", [0, 1], tmp_path, overrides=over, progress=False, log=logs.append)
+    assert again == row and all("finished earlier" in x for x in logs)
+
+
+def test_cli_table1(tmp_path, capsys):
+    from deeprelax.cli import main
+
+    assert main(["table1", "--model", "mnistfc", "--optimizer", "sgd", "--show"]) == 0
+    assert '"effective_epochs": 194' in capsys.readouterr().out
+    table = tmp_path / "results.md"
+    assert main(["table1", "--model", "mnistfc", "--optimizer", "entropy-sgd", "--seeds", "3", "--data",
+                 "mnist-subset", "--epochs", "1", "--steps-per-epoch", "1", "--dry-feed-batches", "1",
+                 "--threads", "1", "--no-progress", "--out", str(tmp_path / "cell"),
+                 "--table", str(table)]) == 0
+    out = capsys.readouterr().out
+    assert "| mnistfc | Entropy-SGD | 1 |" in out and "1.08 ± 0.02 @ 120" in out
+    assert table.read_text().startswith("| mnistfc | Entropy-SGD | 1 |")
+    assert main(["table1", "--model", "lenet"]) == 2
