@@ -2,7 +2,8 @@
 
 ratio = (time of one outer step with L = 20) / (21 × time of one plain SGD step with the same closure)
 
-A LeNet-sized network (REFERENCE §3), batch 128, MNIST-shaped random data; the closure draws a fresh minibatch
+The LeNet of the reference runs (``deeprelax.nets``, REFERENCE §3), batch 128, MNIST-shaped random data;
+the closure draws a fresh minibatch
 from a pool of pre-made batches, so data loading does not enter. SGD and relaxation steps are timed in
 interleaved blocks, so that a change of machine load affects both. Goal: ratio ≤ 1.02.
 
@@ -21,19 +22,12 @@ import time
 import torch
 from torch import nn
 
+from deeprelax.nets import create_model
 from deeprelax.optim import create_optimizer
 
-try:
-    from deeprelax.nets import build_model
 
-    def lenet() -> nn.Module:
-        return build_model("lenet")
-except ImportError:  # the networks module is not there: the same architecture, inline
-    def lenet() -> nn.Module:
-        return nn.Sequential(
-            nn.Conv2d(1, 20, 5), nn.ReLU(), nn.MaxPool2d(3, 3), nn.BatchNorm2d(20), nn.Dropout(0.25),
-            nn.Conv2d(20, 50, 5), nn.ReLU(), nn.MaxPool2d(2, 2), nn.BatchNorm2d(50), nn.Dropout(0.25),
-            nn.Flatten(), nn.Linear(200, 500), nn.ReLU(), nn.Dropout(0.25), nn.Linear(500, 10))
+def lenet() -> nn.Module:
+    return create_model("lenet")
 
 
 def sync(device: torch.device) -> None:
