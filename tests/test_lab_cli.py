@@ -21,9 +21,10 @@ def test_one_lab_json_into_tmp_path(tmp_path, capsys):
     assert main(["lab", "minibatch-noise", "--out", str(tmp_path), "--json", "--seed", "1"]) == 0
     out = capsys.readouterr().out
     rec = json.loads(out)  # exactly one JSON object on stdout
-    assert rec["name"] == "minibatch-noise" and rec["seed"] == 1 and rec["summary"]
-    assert "loglog_slope" in rec["numbers"]
-    assert rec["figures"] and all((tmp_path / f.split("/")[-1]).exists() for f in rec["figures"])
+    meta = rec["lab"]
+    assert meta["name"] == "minibatch-noise" and meta["seed"] == 1 and meta["summary"]
+    assert "loglog_slope" in rec  # the lab's numbers are the top-level keys
+    assert meta["figures"] and all((tmp_path / f.split("/")[-1]).exists() for f in meta["figures"])
 
 
 def test_unknown_lab_is_an_error_listing_the_choices(capsys):
@@ -50,7 +51,7 @@ def test_all_writes_index_and_one_json_object(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("deeprelax.experiments.lab.labs", lambda: fake)
     assert main(["lab", "all", "--out", str(tmp_path), "--json"]) == 0
     rec = json.loads(capsys.readouterr().out)
-    assert set(rec) == {"alpha", "beta"} and rec["alpha"]["numbers"]["nan"] is None
+    assert set(rec) == {"alpha", "beta"} and rec["alpha"]["nan"] is None
     md = (tmp_path / "index.md").read_text()
     html = (tmp_path / "index.html").read_text()
     for name in fake:

@@ -5,8 +5,10 @@
     deeprelax lab all --out DIR [--json]      run every lab into DIR/NAME/, write DIR/index.md + index.html
                      [--index FILE]           (the markdown index at FILE instead, links relative to it)
 
-With ``--json`` exactly one JSON object is printed on stdout (for ``all``: keyed by lab name); progress goes
-to stderr. An unknown lab name is an error (exit code 2) that lists the choices.
+With ``--json`` exactly one JSON object is printed on stdout: the lab's numbers as its top-level keys, and
+its name, title, summary, figures, seconds and seed under ``"lab"`` (for ``all``: one such object per lab,
+keyed by lab name); progress goes to stderr. An unknown lab name is an error (exit code 2) that lists
+the choices.
 """
 
 from __future__ import annotations
@@ -88,6 +90,13 @@ def _run_one(mod: Any, out: Path, seed: int) -> dict[str, Any]:
         "seconds": round(secs, 3),
         "seed": seed,
     }
+
+
+def _json_view(rec: dict[str, Any]) -> dict[str, Any]:
+    """What ``--json`` prints for one lab: its numbers at the top level (``json.load(out)["beta"]``), and the
+    rest (name, title, summary, figures, seconds, seed — or the error) under ``"lab"``."""
+    meta = {k: v for k, v in rec.items() if k != "numbers"}
+    return {**rec.get("numbers", {}), "lab": meta}
 
 
 def _print_human(rec: dict[str, Any]) -> None:
@@ -217,7 +226,8 @@ def run(args: argparse.Namespace) -> int:
                             md_path=args.index, command=command)
         total = sum(r.get("seconds", 0.0) for r in records.values())
         if args.json:
-            print(json.dumps(_jsonable(records), ensure_ascii=False, allow_nan=False))
+            view = {n: _json_view(r) for n, r in records.items()}
+            print(json.dumps(_jsonable(view), ensure_ascii=False, allow_nan=False))
         else:
             print(f"index: {index[0]}  {index[1]}  (total {total:.1f} s)", file=log)
         return 1 if failed else 0
@@ -228,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     rec = _run_one(registry[name], out, args.seed)
     if args.json:
-        print(json.dumps(_jsonable(rec), ensure_ascii=False, allow_nan=False))
+        print(json.dumps(_jsonable(_json_view(rec)), ensure_ascii=False, allow_nan=False))
     else:
         _print_human(rec)
     return 0
