@@ -1,1 +1,14 @@
-"""Clustering by Entropy-SGD / stochastic backward Euler (pure numpy/scipy)."""
+"""Clustering by Entropy-SGD / stochastic backward Euler (pure numpy/scipy; scikit-learn estimator API)."""
+
+from deeprelax.cluster.energy import assign, inertia_to_energy, kmeans_energy, kmeans_gradient
+from deeprelax.cluster.stochastic_backward_euler import ESGDKMeans, backward_euler_step, default_step_size
+
+__all__ = [
+    "ESGDKMeans",
+    "assign",
+    "backward_euler_step",
+    "default_step_size",
+    "inertia_to_energy",
+    "kmeans_energy",
+    "kmeans_gradient",
+]

@@ -1,0 +1,55 @@
+"""Wall time per fit: ESGDKMeans vs scikit-learn's MiniBatchKMeans at the same batch size (interleaved).
+
+Usage::
+
+    PYTHONPATH=src python bench/kmeans_timing.py [--dataset blobs8] [--fits 30]
+
+Both run single-threaded (``threadpool_limits(1)``), alternating fit by fit (same seeds), so the ratio sees
+the same machine load; the machine is shared, absolute numbers are noisy, the ratio less so. Also prints the
+number of mini-batch gradient evaluations (``n_steps_``) of each and ESGD's cost per evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from sklearn.cluster import MiniBatchKMeans
+from threadpoolctl import threadpool_limits
+
+from deeprelax.cluster import ESGDKMeans
+from deeprelax.cluster.datasets import load_benchmark
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="blobs8")
+    ap.add_argument("--fits", type=int, default=30)
+    args = ap.parse_args()
+    data, _ = load_benchmark(args.dataset)
+    K = data.n_clusters
+    for b in (1000, 500):
+        t_es, t_mb, s_es, s_mb = [], [], [], []
+        with threadpool_limits(1):
+            for s in range(args.fits):
+                es = ESGDKMeans(K, batch_size=b, random_state=s)
+                t0 = time.perf_counter()
+                es.fit(data.X)
+                t_es.append(time.perf_counter() - t0)
+                mb = MiniBatchKMeans(K, init="random", n_init=1, batch_size=b, random_state=s)
+                t0 = time.perf_counter()
+                mb.fit(data.X)
+                t_mb.append(time.perf_counter() - t0)
+                s_es.append(es.n_steps_)
+                s_mb.append(mb.n_steps_)
+        me, mm = 1e3 * np.mean(t_es), 1e3 * np.mean(t_mb)
+        per_step = 1e3 * me / np.mean(s_es)
+        print(
+            f"batch {b}: ESGD {me:.1f} ms/fit ({np.mean(s_es):.0f} steps, {per_step:.0f} us/step); "
+            f"MiniBatchKMeans {mm:.1f} ms/fit ({np.mean(s_mb):.0f} steps); ratio ESGD/mb-EM = {me / mm:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""The package's layering: optim is pure PyTorch, pde and cluster pure numpy/scipy, and nothing below the
+experiments / command line imports them."""
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "deeprelax"
+
+FORBIDDEN = {
+    "optim": {"numpy", "scipy", "sklearn", "matplotlib", "deeprelax.pde", "deeprelax.cluster",
+              "deeprelax.nets", "deeprelax.experiments", "deeprelax.cli"},
+    "pde": {"torch", "matplotlib", "sklearn", "deeprelax.optim", "deeprelax.nets", "deeprelax.cluster",
+            "deeprelax.experiments", "deeprelax.cli"},
+    "cluster": {"torch", "matplotlib", "deeprelax.optim", "deeprelax.nets", "deeprelax.pde",
+                "deeprelax.experiments", "deeprelax.cli"},
+    "nets": {"matplotlib", "deeprelax.experiments", "deeprelax.cli"},
+}
+
+
+def imported_modules(path: pathlib.Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_imports_only_what_it_may(layer):
+    bad = []
+    for path in sorted((SRC / layer).rglob("*.py")):
+        for mod in imported_modules(path):
+            if any(mod == f or mod.startswith(f + ".") for f in FORBIDDEN[layer]):
+                bad.append(f"{path.relative_to(SRC)} imports {mod}")
+    assert not bad, "\n".join(bad)
+
+
+def test_numpy_layers_load_without_torch_or_matplotlib():
+    code = ("import sys, deeprelax.pde, deeprelax.cluster; "
+            "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
