@@ -1,6 +1,12 @@
 import os
 
-import matplotlib
+# One thread per process: the tests' tensors are small, and on a 2-core machine that other jobs (or the tests'
+# own subprocesses) share, several intra-op threads per process oversubscribe the cores and run far slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import matplotlib  # noqa: E402
+import torch  # noqa: E402
 
 matplotlib.use("Agg")
-os.environ.setdefault("MPLBACKEND", "Agg")
+torch.set_num_threads(1)
