@@ -3,17 +3,8 @@
 import json
 
 import pytest
-import torch
 
 from deeprelax.experiments.compare import build_configs, load_compare_config, markdown_table, run_compare
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_default_settings_give_equal_effective_epoch_budgets():

@@ -20,14 +20,6 @@ from deeprelax.nets.zca import ZCA, per_image_normalize
 N_PER_BATCH = 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads contend and run 50x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _batches(seed=0):
     rng = np.random.default_rng(seed)

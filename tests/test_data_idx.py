@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from deeprelax.nets import datasets
 from deeprelax.nets.datasets import IDX_PARTS, IdxSpec, load_dataset, load_idx_arrays
@@ -16,14 +15,6 @@ from deeprelax.nets.idx import DataFileError, encode_idx, parse_idx, read_idx, w
 
 SHARED_MNIST = Path("/work/shared/data/mnist")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads contend and run 50x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])

@@ -7,15 +7,6 @@ from torch import nn
 from deeprelax.nets import AllCNN, LeNet, MnistFC, count_parameters, create_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads contend and run 50x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def linear(i, o):
     return i * o + o
 

@@ -11,15 +11,6 @@ from deeprelax.nets.batchnorm import refresh_batchnorm
 from deeprelax.nets.sampler import MinibatchSampler
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads contend and run 50x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_sampling_with_replacement_is_uniform_and_repeats():
     s = MinibatchSampler(10, 8, seed=0)
     batches = torch.stack([s.next() for _ in range(2000)])

@@ -19,16 +19,6 @@ from deeprelax.experiments.train import (
     train,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads contend and run 50x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 TINY = dict(model="lenet", data="mnist-subset", n_train=256, n_test=200, batch_size=16, steps_per_epoch=3,
             dry_feed_batches=2, threads=1)
 RELAX = {"sgd": {"lr": 0.05},

@@ -5,7 +5,6 @@ import json
 import statistics
 
 import pytest
-import torch
 
 from deeprelax.experiments.table1 import (
     MODELS,
@@ -17,15 +16,6 @@ from deeprelax.experiments.table1 import (
     run_cell,
 )
 from deeprelax.experiments.train import TrainConfig
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 # REFERENCE §4 (Deep Relaxation, Table 1): error (%), std, effective epochs
 PAPER = {

@@ -47,3 +47,20 @@ def sample_on_grid(name: str, f: Callable[..., ArrayLike] | ArrayLike, *grids: F
     if not np.all(np.isfinite(vals)):
         raise ValueError(f"{name} must be finite on the grid")
     return vals
+
+
+def tensor_grid_problem(f: Callable[..., ArrayLike] | ArrayLike, y1: ArrayLike, y2: ArrayLike,
+                        x1: ArrayLike | None, x2: ArrayLike | None
+                        ) -> tuple[FloatArray, float, FloatArray, float, FloatArray, FloatArray, FloatArray]:
+    """Checked inputs of a 2-D grid problem: ``(y1, h1, y2, h2, f on the grid, x1, x2)``.
+
+    ``x1``/``x2`` (the output grids) default to ``y1``/``y2``.
+    """
+    ya, h1 = uniform_grid("y1", y1)
+    yb, h2 = uniform_grid("y2", y2)
+    fy = sample_on_grid("f", f, ya, yb)
+    xa = ya if x1 is None else np.asarray(x1, dtype=float).ravel()
+    xb = yb if x2 is None else np.asarray(x2, dtype=float).ravel()
+    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(xb))):
+        raise ValueError("x1 and x2 must be finite")
+    return ya, h1, yb, h2, fy, xa, xb

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from deeprelax.pde._grid import check_positive, sample_on_grid, uniform_grid
+from deeprelax.pde._grid import check_positive, sample_on_grid, tensor_grid_problem, uniform_grid
 
 FloatArray = NDArray[np.float64]
 
@@ -219,13 +219,7 @@ def local_entropy_2d(
     """
     t = check_positive("t", t)
     beta = check_positive("beta", beta)
-    ya, h1 = uniform_grid("y1", y1)
-    yb, h2 = uniform_grid("y2", y2)
-    fy = sample_on_grid("f", f, ya, yb)
-    xa = ya if x1 is None else np.asarray(x1, dtype=float).ravel()
-    xb = yb if x2 is None else np.asarray(x2, dtype=float).ravel()
-    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(xb))):
-        raise ValueError("x1 and x2 must be finite")
+    ya, h1, yb, h2, fy, xa, xb = tensor_grid_problem(f, y1, y2, x1, x2)
     n1, n2 = fy.shape
     grads: list[FloatArray] = []
     if grad_f is not None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from deeprelax.pde._grid import check_positive, sample_on_grid, uniform_grid
+from deeprelax.pde._grid import check_positive, sample_on_grid, tensor_grid_problem, uniform_grid
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -217,13 +217,7 @@ def hopf_lax_2d(
     of the quadratic model of ``f(y) + |x - y|^2/(2t)`` through the 3 x 3 neighbourhood of the grid minimiser.
     """
     t = check_positive("t", t)
-    ya, h1 = uniform_grid("y1", y1)
-    yb, h2 = uniform_grid("y2", y2)
-    fy = sample_on_grid("f", f, ya, yb)
-    xa = ya if x1 is None else np.asarray(x1, dtype=float).ravel()
-    xb = yb if x2 is None else np.asarray(x2, dtype=float).ravel()
-    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(xb))):
-        raise ValueError("x1 and x2 must be finite")
+    ya, h1, yb, h2, fy, xa, xb = tensor_grid_problem(f, y1, y2, x1, x2)
     # pass 1: g[a, j] = min_b f[a, b] + (x2_j - y2_b)^2/(2t), minimiser b1[a, j]
     g, b1 = lower_envelope_of_parabolas(fy, yb, xb, t)
     # pass 2: u[j, i] = min_a g[a, j] + (x1_i - y1_a)^2/(2t), minimiser a_star[j, i]
