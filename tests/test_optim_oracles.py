@@ -287,6 +287,41 @@ def test_noise_scaling_gives_inverse_temperature_eps_squared():
     assert y.detach().mean().item() == pytest.approx(X0 - h * fprime_np(X0), abs=4 * math.sqrt(var / M))
 
 
+@pytest.mark.parametrize("cls", [EntropySGD, Heat])
+def test_langevin_stability_line_is_checked_at_construction(cls):
+    # flat directions: y − x is multiplied by 1 − h(γ + wd) per inner step, unstable iff h(γ + wd) >= 2
+    params = [torch.zeros(3, requires_grad=True)]
+    cls(params, inner_lr=0.1, gamma=19.9)
+    cls(params, inner_lr=0.1, gamma=1.0, gamma_max=19.9)
+    cls(params, inner_lr=0.1, gamma=50.0, L=0)  # no inner loop: nothing to destabilise
+    for kw, name in [(dict(gamma=20.0), "gamma"), (dict(gamma=1.0, gamma_max=20.0), "gamma_max"),
+                     (dict(gamma=19.6, weight_decay=0.5), "gamma")]:
+        with pytest.raises(ValueError, match=f"{name}=.*unstable"):
+            cls(params, inner_lr=0.1, **kw)
+
+
+@pytest.mark.parametrize("cls", [EntropySGD, Heat])
+def test_scoped_gamma_crossing_the_stability_line_warns_once_at_that_step(cls):
+    # h·γ_t = 0.5·1.5^t: 0.5, 0.75, 1.125, 1.69, 2.53 — the loop becomes unstable at outer step t = 4
+    y = torch.tensor([0.3, -0.2], dtype=torch.float64, requires_grad=True)
+    opt = cls([y], lr=0.01, L=3, inner_lr=0.5, gamma=1.0, scoping=0.5, noise=0.0)
+    closure = closure_for(opt, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(4):
+            opt.step(closure)
+    with pytest.warns(RuntimeWarning, match=r"unstable from outer step 4 .*gamma_max < 4"):
+        opt.step(closure)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.step(closure)  # said once
+        capped = cls([y], lr=0.01, L=3, inner_lr=0.5, gamma=1.0, scoping=0.5, gamma_max=3.9, noise=0.0)
+        closure = closure_for(capped, y)
+        for _ in range(10):
+            capped.step(closure)
+    assert capped.gammas == [3.9]
+
+
 def test_hj_minibatch_outliers_are_not_reported_as_divergence():
     # a contracting problem (curvature 1, γ = 1) whose minibatch gradients are mostly tiny, with one batch in
     # ten holding a "hard example" (a spike): single steps show the residual growing 10-1000x, but the

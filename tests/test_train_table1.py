@@ -2,6 +2,7 @@
 runner and the CLI."""
 
 import json
+import math
 import statistics
 
 import pytest
@@ -41,6 +42,21 @@ def test_cell_config_matches_the_paper_budget(model, opt):
     assert cfg.sampling == "replacement"
     assert cfg.data == ("cifar10" if model == "allcnn" else "mnist")
     assert doc["notes"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("opt", ["entropy-sgd", "heat"])
+def test_scoped_gamma_stays_inside_the_langevin_stability_line(model, opt):
+    # the inner loop is unstable once inner_lr·(γ_t + wd) >= 2; γ_t = min(γ(1 + scoping)^t, gamma_max)
+    # must stay below that line for the whole budget (uncapped, mnistfc HEAT crossed it and diverged)
+    cfg = TrainConfig.from_dict(load_cell(model, opt)["train"])
+    h = cfg.hparams
+    n_train = 50_000 if model == "allcnn" else 60_000
+    steps = cfg.epochs * math.ceil(n_train / cfg.batch_size)
+    gamma = h["gamma"] * (1 + h["scoping"]) ** steps
+    if h.get("gamma_max") is not None:
+        gamma = min(gamma, h["gamma_max"])
+    assert h["inner_lr"] * (gamma + h["weight_decay"]) < 2
 
 
 def test_published_hyperparameters_are_the_reference_ones():

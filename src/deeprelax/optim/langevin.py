@@ -23,6 +23,16 @@ overdamped Langevin dynamics of H(y) = f(y) + (γ/2)|x − y|², started at y₀
 dy = −∇H dt + √(2β⁻¹) dW with dt = η' and **β⁻¹ = ε²** (``noise = ε``; the authors' "thermal noise" ε = 1e-4
 samples an almost cold ρ, so ⟨y⟩ is close to the proximal point).
 
+**Stability of the inner loop.** In every direction where f has curvature c ≥ 0 the step multiplies the
+deviation from the local minimiser by 1 − η'(γ + wd + c), so the loop is unstable once
+
+.. math::  η'\,(γ_t + wd) ≥ 2
+
+(the coupling term overshoots the anchor and each inner step amplifies the previous minibatch's kick).
+γ-scoping makes γ_t grow without bound, so a long run crosses this line: a γ, ``gamma_max`` or ``inner_lr``
+that violates it at construction is a ``ValueError``; a scoped γ_t that reaches it during training gives a
+``RuntimeWarning`` naming the outer step (cap it with ``gamma_max < 2/inner_lr − weight_decay``).
+
 The averaging weights w_k distinguish the algorithms: Entropy-SGD keeps an exponential running mean
 (w_k = α), HEAT the uniform average of y₀ = x, y₁, …, y_L (w_k = k/(k+1)). After the loop the parameters
 return to the anchor x and the relaxed direction is ``x − μ_L`` — γ⁻¹ times the estimate of ∇f_{1/γ}(x)
@@ -33,6 +43,7 @@ anchor gradient ∇f(x), so the optimizer reduces to SGD.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import torch
@@ -54,6 +65,8 @@ from deeprelax.optim._relaxation import (
 class LangevinRelaxation(RelaxationOptimizer):
     """Base of Entropy-SGD and HEAT: the Langevin inner loop; subclasses choose the averaging weights."""
 
+    _warned_unstable = False  # set on the instance by the first stability warning
+
     def _validate_group(self, group: dict[str, Any]) -> None:
         super()._validate_group(group)
         check_positive("inner_lr", group["inner_lr"])
@@ -62,6 +75,37 @@ class LangevinRelaxation(RelaxationOptimizer):
         check_bool("inner_nesterov", group["inner_nesterov"])
         if group["inner_nesterov"] and group["inner_momentum"] <= 0:
             raise ValueError("inner_nesterov=True requires inner_momentum > 0")
+        if group["L"] > 0:
+            lr, wd = group["inner_lr"], group["weight_decay"]
+            for name in ("gamma", "gamma_max"):
+                gamma = group[name]
+                if gamma is not None and lr * (gamma + wd) >= 2:
+                    raise ValueError(
+                        f"{name}={gamma!r} makes the Langevin inner loop unstable: inner_lr·({name} + "
+                        f"weight_decay) = {lr * (gamma + wd):.4g} >= 2 (each inner step would multiply the "
+                        f"distance to the anchor by |1 − inner_lr·(γ + wd)| > 1); use {name} < "
+                        f"{2 / lr - wd:.4g} or a smaller inner_lr"
+                    )
+
+    def _check_stability(self, parts: list[Participants]) -> None:
+        """Warn (once per optimizer) when a scoped γ_t crosses the stability line inner_lr·(γ_t + wd) = 2."""
+        if self._warned_unstable:
+            return
+        for pt in parts:
+            group = pt.group
+            gamma, lr, wd = self.gamma_at(group), group["inner_lr"], group["weight_decay"]
+            if pt.params and lr * (gamma + wd) >= 2:
+                self._warned_unstable = True
+                warnings.warn(
+                    f"{type(self).__name__}: the Langevin inner loop is unstable from outer step "
+                    f"{group['outer_steps']} on: the scoped coupling γ_t = γ·(1 + scoping)^t = {gamma:.4g} "
+                    f"gives inner_lr·(γ_t + weight_decay) = {lr * (gamma + wd):.4g} >= 2, so every inner "
+                    f"step amplifies the distance to the anchor. Cap the scoping with gamma_max < "
+                    f"{2 / lr - wd:.4g} (e.g. gamma_max = 1/inner_lr).",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                return
 
     def _mean_weight(self, group: dict[str, Any], k: int) -> float:
         """Weight w_k of the previous mean in μ_k = w_k μ_{k−1} + (1 − w_k) y_k, k = 1..L."""
@@ -70,6 +114,7 @@ class LangevinRelaxation(RelaxationOptimizer):
     def _relaxed_directions(self, parts: list[Participants], closure: Closure, L: int) -> list[list[Tensor]]:
         if L == 0:
             return [list(pt.grads) for pt in parts]
+        self._check_stability(parts)
         anchors = [[x.detach().clone() for x in pt.params] for pt in parts]
         means = [[x.detach().clone() for x in pt.params] for pt in parts]
         inner_bufs: list[list[Tensor | None]] = [[None] * len(pt.params) for pt in parts]
