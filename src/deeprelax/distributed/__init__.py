@@ -117,7 +117,8 @@ def check_same(summary: Any, group: Any = None, *, what: str = "configuration") 
     for r in range(1, size):
         found = first_mismatch(gathered[0], gathered[r])
         if found:
-            raise ValueError(f"the {what} differs between ranks at {found}: first value rank 0, second rank {r}")
+            raise ValueError(f"the {what} differs between ranks at {found}: "
+                             f"first value rank 0, second rank {r}")
 
 
 def default_timeout() -> datetime.timedelta:

@@ -94,7 +94,8 @@ class _AmpScaling:
     def unscale(self, optimizer: Optimizer) -> None:
         scale = self.scaler._scale
         if scale is None:
-            raise RuntimeError("GradScaler has no scale yet: the closure must call scaler.scale(loss).backward()")
+            raise RuntimeError("GradScaler has no scale yet: the closure must call "
+                               "scaler.scale(loss).backward()")
         by_device: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}
         for group in optimizer.param_groups:
             for p in group["params"]:
@@ -176,7 +177,8 @@ class RelaxationOptimizer(Optimizer):
             sig = inspect.signature(cls.__init__)
             cls.hyperparameters = {
                 n: p.default for n, p in sig.parameters.items()
-                if n not in ("self", "params", *cls._object_options) and p.default is not inspect.Parameter.empty
+                if n not in ("self", "params", *cls._object_options)
+                and p.default is not inspect.Parameter.empty
             }
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any], *, seed: int | None = None,
@@ -218,7 +220,7 @@ class RelaxationOptimizer(Optimizer):
         check_int("outer_steps", group["outer_steps"], minimum=0)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """As ``torch.optim.Optimizer.add_param_group``, but a group with an invalid value is never installed."""
+        """As ``Optimizer.add_param_group``, but a group with an invalid value is never installed."""
         probe = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}}
         self._validate_group(probe)
         Ls = {g["L"] for g in self.param_groups} | {probe["L"]}
@@ -365,8 +367,9 @@ class RelaxationOptimizer(Optimizer):
         from deeprelax import distributed
 
         def plain(v: Any) -> Any:
-            return v.item() if isinstance(v, Tensor) else v if isinstance(v, (int, float, str, bool, type(None))) \
-                else repr(v)
+            if isinstance(v, Tensor):
+                return v.item()
+            return v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
 
         summary = {
             "optimizer": type(self).__name__,

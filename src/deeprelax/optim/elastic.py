@@ -5,8 +5,8 @@ r"""The elastic coupling: every replica is pulled towards the reference x̄ of a
 
 added to replica a's direction d_a (its gradient for Elastic-SGD, x_a − μ_a for Parle) before the outer
 update. It is the gradient, particle by particle, of the interaction term of the seeds' JKO functional for
-Parle, J(ρ) = ∫ f_γ ρ + (1/2γ) ∬ |x − y|² ρ(x) ρ(y): one all-reduce of the parameters per outer step is all the
-replicas exchange ("the parallel algorithm requires only passing the mean of the weights").
+Parle, J(ρ) = ∫ f_γ ρ + (1/2γ) ∬ |x − y|² ρ(x) ρ(y): one all-reduce of the parameters per outer step is
+all the replicas exchange ("the parallel algorithm requires only passing the mean of the weights").
 
 ``reference="anchors"`` (default) averages the replicas' anchors x_b: they are known when the step starts,
 so the all-reduce is launched before the inner loop and overlaps with its L + 1 gradient evaluations.

@@ -218,7 +218,8 @@ class LangevinRelaxation(RelaxationOptimizer):
         if not (math.isfinite(first) and math.isfinite(last)):
             self._diagnostics["inner_divergences"] += 1
             raise DivergenceError(
-                f"{type(self).__name__}: the Langevin inner loop produced non-finite values at outer step {t} "
+                f"{type(self).__name__}: the Langevin inner loop produced non-finite values at outer step "
+                f"{t} "
                 f"(a NaN/inf loss or gradient, or a diverging chain); the parameters were restored to the "
                 f"anchor. Lower inner_lr, check the data, or cap gamma_max."
             )

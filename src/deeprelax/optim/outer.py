@@ -7,7 +7,7 @@ r"""The outer update: ``torch.optim.SGD``'s arithmetic with any direction d in p
     d &\leftarrow d + m\,b \ \text{(Nesterov)}\quad\text{or}\quad b \\
     x &\leftarrow x - lr\cdot d
 
-:func:`sgd_single` is the readable reference (one tensor at a time, as ``torch.optim.sgd._single_tensor_sgd``),
+:func:`sgd_single` is the readable reference (one tensor at a time, as torch's ``_single_tensor_sgd``),
 :func:`sgd_foreach` the fast path with ``torch._foreach_*`` kernels: same arithmetic, same order, so the two
 agree to round-off and, with d = ∇f, both are bit-identical to ``torch.optim.SGD``. ``lr`` may be a
 one-element tensor.
