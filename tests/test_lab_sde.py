@@ -75,6 +75,14 @@ def test_barriers_claims(results):
     assert n["river_curvature_yy"][hl] == pytest.approx(n["river_curvature_bound"], rel=0.02)
     assert n["speedup"]["entropic"][hl] > 1.3 and n["speedup"]["energetic"][hl] < 1.0
     assert n["crossings_in_path"]["energetic"] >= 2 and n["crossings_in_path"]["entropic"] >= 2
+    # simulated exit times: Fick-Jacobs exact for the separable control (within 3.5 standard errors), a fair
+    # approximation on the two barriers, and the simulated speed-up confirms the Fick-Jacobs one
+    c = n["separable_control"]
+    se = (c["ci_high"] - c["ci_low"]) / (2 * 1.96)
+    assert abs(c["mean"] - c["fick_jacobs"]) < 3.5 * se and c["n_exited"] > 0.8 * c["n_paths"]
+    for per in n["fick_jacobs_over_simulated"].values():
+        assert all(0.75 < v < 1.15 for v in per.values())
+    assert n["simulated_speedup"]["entropic"] > 1.3 and n["simulated_speedup"]["energetic"] < 1.1
 
 
 def test_sgd_diffusion_claims(results):
