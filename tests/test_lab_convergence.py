@@ -50,6 +50,17 @@ def test_spectral_gap_is_the_observed_rate_and_bounds_the_convex_case(result):
     assert np.all(np.abs(ek[2:] - 1) < 0.1) and abs(ek[-1] - 1) < abs(ek[2] - 1)
 
 
+def test_2d_gap_separable_check_and_fick_jacobs(result):
+    t = result[0].numbers["spectral_gap_2d"]
+    assert np.allclose(t["separable_rates"], t["separable_kronecker_sum"], rtol=1e-8, atol=1e-10)
+    for case in ("original", "hopf_lax"):
+        c = t[case]
+        # the reduction neglects the finite transverse relaxation: close to, but not equal to, the 2-D gap
+        assert 0.85 < c["gap_2d"] / c["gap_fick_jacobs_1d"] < 1.05
+        assert 0.8 < c["gap_2d"] / c["two_over_T_fick_jacobs"] < 1.2
+    assert t["hopf_lax"]["gap_2d"] > 1.3 * t["original"]["gap_2d"]  # smoothing speeds up the relaxation
+
+
 def test_gap_vs_gamma_respects_both_bounds(result):
     g = result[0].numbers["gap_vs_gamma"]
     assert np.all(np.array(g["convex"]) >= np.array(g["convex_bound"]) * (1 - 1e-4))

@@ -10,6 +10,7 @@ from deeprelax.pde.convergence import (
     chi2_distance,
     decay_rate,
     generator_spectrum,
+    generator_spectrum_2d,
     poincare_upper_bound,
     ula_expected_running_mean,
     ula_stationary,
@@ -123,3 +124,17 @@ def test_ula_chain_on_a_quadratic_is_an_ar1():
     assert abs(p @ y) < 1e-10
     with pytest.raises(ValueError, match="resolve"):
         ula_transition_matrix(lambda v: c * v, np.linspace(-4, 4, 41), beta, eta)
+
+
+def test_2d_generator_of_a_separable_potential_is_the_kronecker_sum():
+    """V = V₁(x) + V₂(y): the 2-D Scharfetter-Gummel operator is S₁ ⊗ I + I ⊗ S₂, so its rates are the sums
+    λ_i + μ_j of the 1-D ones (to round-off); a coupling term changes them."""
+    x, y = np.linspace(-2.0, 2.0, 61), np.linspace(-1.5, 1.5, 41)
+    V1 = lambda s: (s**2 - 1) ** 2  # noqa: E731
+    V2 = lambda s: 0.5 * s**2 + 0.1 * s**4  # noqa: E731
+    lam = generator_spectrum_2d(x, y, lambda X, Y: V1(X) + V2(Y), 3.0, k=4)
+    a, b = generator_spectrum(x, V1, 3.0, k=4).rates, generator_spectrum(y, V2, 3.0, k=4).rates
+    sums = np.sort((a[:, None] + b[None, :]).ravel())[:4]
+    assert np.allclose(lam, sums, rtol=1e-8, atol=1e-10)
+    coupled = generator_spectrum_2d(x, y, lambda X, Y: V1(X) + V2(Y) + 0.5 * X * Y, 3.0, k=2)
+    assert abs(coupled[1] - lam[1]) > 1e-3 * lam[1]

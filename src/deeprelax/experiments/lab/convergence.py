@@ -25,7 +25,10 @@ itself, on the double well with anchor x = 0.5 (β = 4, noise β^{−1/2}, inner
 inner steps are run for each L of a grid (same seed: the curves share their chains). The running mean μ_L
 is compared with the Gibbs mean ⟨y⟩ (Hopf-Cole quadrature): RMS error and bias, and the bias against the
 exact expected running mean of the chain (its Gaussian kernel discretised on a grid; its limit differs from
-⟨y⟩ by ULA's O(η) bias).
+⟨y⟩ by ULA's O(η) bias). (6) 2-D, where cheap (``spectral_gap_2d``): the sparse 2-D generator, checked
+on a separable potential (its rates are sums of the 1-D ones), and on the ``barriers`` lab's entropic barrier
+(β = 10) before and after Hopf-Lax smoothing (t = 0.1): λ₁ against the gap of the 1-D Fick-Jacobs reduction
+(diffusion in the x-marginal free energy) and against 2/T_FJ.
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ from typing import Any
 import numpy as np
 
 from deeprelax.experiments.lab import LabResult
+from deeprelax.experiments.lab import barriers as barriers_lab
 from deeprelax.experiments.lab import kramers as kramers_lab
 from deeprelax.pde.convergence import (
     chi2_distance,
     decay_rate,
     generator_spectrum,
+    generator_spectrum_2d,
     poincare_upper_bound,
     ula_expected_running_mean,
     ula_stationary,
@@ -49,7 +54,14 @@ from deeprelax.pde.convergence import (
 )
 from deeprelax.pde.fokker_planck import FokkerPlanck1D
 from deeprelax.pde.hopf_cole import gibbs_mean_1d
-from deeprelax.pde.metastability import eyring_kramers_1d, mfpt_1d
+from deeprelax.pde.hopf_lax import hopf_lax_2d
+from deeprelax.pde.metastability import (
+    entropic_barrier,
+    eyring_kramers_1d,
+    fick_jacobs_mfpt,
+    free_energy_x,
+    mfpt_1d,
+)
 
 NAME = "convergence"
 ORDER = 11
@@ -77,6 +89,7 @@ CHAINS_1D, CHAINS_DD, DIM = 2000, 500, 8
 ANCHORS_DD = tuple(float(a) for a in np.round(np.linspace(-0.9, 0.9, DIM) / 0.02) * 0.02)  # on Y_CHAIN
 Y_CHAIN = np.linspace(-2.2, 2.2, 221)  # h = 0.02 against the kernel width √(2η/β) = 0.16
 Y_QUAD = np.linspace(-4.0, 4.0, 3201)
+X_2D, Y_2D = np.linspace(-2.0, 2.0, 161), np.linspace(-1.2, 1.2, 97)
 
 
 def f_convex(y: np.ndarray) -> np.ndarray:
@@ -221,7 +234,26 @@ def compute(seed: int = 0) -> dict[str, Any]:
         inner["1-D"][g] = _inner_errors(mu1, sets[0], g)
         inner[f"{DIM}-D"][g] = _inner_errors(mud, sets[1], g)
         inner["1-D"][g]["gap"] = generator_spectrum(X_DW, _coupled(f_dw, g, ANCHOR), BETA_INNER, k=2).gap
-    return dict(ou=ou, convex=convex, double_well=dw, dw_decay=dec_dw, gap_vs_gamma=gvg, inner=inner)
+    return dict(ou=ou, convex=convex, double_well=dw, dw_decay=dec_dw, gap_vs_gamma=gvg, inner=inner,
+                two_d=_two_d())
+
+
+def _two_d() -> dict[str, Any]:
+    """2-D generator: separable check, and the entropic barrier against its Fick-Jacobs reduction."""
+    x, y = X_2D, Y_2D
+    sep = generator_spectrum_2d(x, y, lambda X, Y: f_dw(X) + f_convex(Y), 3.0, k=3)
+    r1, r2 = generator_spectrum(x, f_dw, 3.0, k=3).rates, generator_spectrum(y, f_convex, 3.0, k=3).rates
+    sums = np.sort((r1[:, None] + r2[None, :]).ravel())[:3]
+    pot, beta = entropic_barrier(), barriers_lab.BETA_S
+    X, Y = np.meshgrid(x, y, indexing="ij")
+    Vg = pot.V(np.stack([X, Y], -1))
+    out: dict[str, Any] = {"separable_rates": sep.tolist(), "separable_kronecker_sum": sums.tolist(),
+                           "beta": beta, "t_smoothing": barriers_lab.T_SMOOTH}
+    for name, U in (("original", Vg), ("hopf_lax", hopf_lax_2d(Vg, x, y, barriers_lab.T_SMOOTH).value)):
+        out[name] = {"gap_2d": float(generator_spectrum_2d(x, y, U, beta, k=2)[1]),
+                     "gap_fick_jacobs_1d": generator_spectrum(x, free_energy_x(U, y, beta), beta, k=2).gap,
+                     "two_over_T_fick_jacobs": 2.0 / fick_jacobs_mfpt(x, y, U, beta, -1.0, 1.0)}
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -256,6 +288,11 @@ def plot(res: dict[str, Any], out: Path) -> list[Path]:
     dd = res["dw_decay"]
     ax.semilogy([BETA_DW_FP], [dd["rate_chi"]], "C2s", ms=10, mfc="none",
                 label=f"observed Fokker-Planck decay rate, β = {BETA_DW_FP:g}")
+    t2 = res["two_d"]
+    ax.text(0.03, 0.03, "2-D entropic barrier (β = 10), λ₁ of the 2-D generator vs 1-D Fick-Jacobs gap:\n"
+            f"original {t2['original']['gap_2d']:.4f} vs {t2['original']['gap_fick_jacobs_1d']:.4f}; "
+            f"Hopf-Lax smoothed {t2['hopf_lax']['gap_2d']:.4f} vs {t2['hopf_lax']['gap_fick_jacobs_1d']:.4f}",
+            transform=ax.transAxes, fontsize=7, va="bottom")
     ax.set(xlabel="β", ylabel="rate", title="double well (y² − 1)²: λ₁ = 2/T (two Kramers rates)")
     ax.legend(fontsize=8)
 
@@ -342,6 +379,7 @@ def numbers(res: dict[str, Any]) -> dict[str, Any]:
         "w2_rate": {"convex": c["decay"]["rate_w2"], "double_well": dd["rate_w2"]},
         "chi_over_discrete_poincare_bound_max": c["chi_ratio_max"],
         "w2_over_bakry_emery_bound_max": c["w2_ratio_max"],
+        "spectral_gap_2d": res["two_d"],
         "gap_vs_gamma": res["gap_vs_gamma"],
         "inner_error_at_L": inner_at_L,
         "inner_bias_max_abs_z": max(r["max_abs_z"] for per in res["inner"].values() for r in per.values()),
@@ -363,6 +401,7 @@ def summarise(n: dict[str, Any]) -> str:
     e1 = n["inner_error_at_L"]["1-D"]
     g_hi, g_lo = f"gamma={max(INNER_GAMMAS):g}", f"gamma={min(INNER_GAMMAS):g}"
     oc, wc = n["observed_rate"]["convex"], n["w2_rate"]["convex"]
+    t2 = n["spectral_gap_2d"]
     b_hi25, b_hi100 = e1[g_hi]["L=25"]["bias"], e1[g_hi]["L=100"]["bias"]
     b_lo25, b_lo100 = e1[g_lo]["L=25"]["bias"], e1[g_lo]["L=100"]["bias"]
     return (
@@ -380,7 +419,10 @@ def summarise(n: dict[str, Any]) -> str:
         f"{n['inner_ula_bias']['1-D'][g_hi]:.1e}; RMS {e1[g_hi]['L=25']['rms']:.2f}, the variance of the "
         f"α = {ALPHA} running mean); at γ = {min(INNER_GAMMAS):g} (gap {n['inner_gap'][g_lo]:.2g}) still "
         f"{b_lo25:.2f} and {b_lo100:.2f}. Simulated bias vs the chain's exact expected running mean: "
-        f"largest |z| = {n['inner_bias_max_abs_z']:.2f}."
+        f"largest |z| = {n['inner_bias_max_abs_z']:.2f}. 2-D entropic barrier (β = 10): λ₁ = "
+        f"{t2['original']['gap_2d']:.4f} vs the Fick-Jacobs gap {t2['original']['gap_fick_jacobs_1d']:.4f}; "
+        f"after Hopf-Lax smoothing {t2['hopf_lax']['gap_2d']:.4f} vs "
+        f"{t2['hopf_lax']['gap_fick_jacobs_1d']:.4f}."
     )
 
 

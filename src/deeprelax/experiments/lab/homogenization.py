@@ -151,7 +151,7 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     ax.loglog(e, fluct_T[0] * np.sqrt(e / e[0]), "k--", lw=1, label="reference slope 1/2")
     ax.set(xlabel="ε (time-scale separation)", ylabel="error (sup over s ≤ 3, or at s = 3)",
            title=f"convergence as ε → 0 ({N_PATHS} paths, ds = ε/25)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig_path = out / "homogenization.png"
     fig.savefig(fig_path, dpi=100)
