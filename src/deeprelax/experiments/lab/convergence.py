@@ -12,23 +12,31 @@ In the Entropy-SGD inner loop the potential is H(y) = f(y) + γ|y − x|²/2, wh
 plus γ, which is why the loop "converges with a relatively small (100) time steps (accurate enough with 25)".
 
 Computation (:mod:`deeprelax.pde.convergence`). (1) λ₁ by a symmetric tridiagonal eigen-solve of the
-Scharfetter-Gummel generator; the OU potential f = y²/2 checks it (λ_k = k exactly). (2) λ-convex
-f = y²/2 + y⁴/4 (λ = 1), β = 1: the Fokker-Planck solver run from a tilted Gibbs density; the observed decay
-rates of ‖ρ_t/μ − 1‖_{L²(μ)} (``observed_rate``) and of W₂ by quantile functions (``w2_rate``) — both read
-through implicit Euler's factor 1/(1 + dt λ) — against λ₁ and λ. (3) The double well f = (y² − 1)² of the
-``kramers`` lab: λ₁ against 2/T, T the exact mean transition time (the ``kramers`` lab's quadrature) and
-its Eyring-Kramers value. (4) ``gap_vs_gamma``: λ₁ of H for both potentials against the Bakry-Émery
-bound inf f'' + γ and the upper bound β⁻¹/Var(y). (5) The library's ``deeprelax.optim.EntropySGD``
-itself, on the double well with anchor x = 0.5 (β = 4, noise β^{−1/2}, inner_lr 0.05, α = 0.75) and on an
-8-dimensional separable sum of it (anchors −0.9 … 0.9): a parameter of shape (chains, d) with the closure
-Σ f(y) runs many independent chains; one step with lr = 1, momentum 0 returns x − (x − μ_L) = μ_L, so L
-inner steps are run for each L of a grid (same seed: the curves share their chains). The running mean μ_L
-is compared with the Gibbs mean ⟨y⟩ (Hopf-Cole quadrature): RMS error and bias, and the bias against the
-exact expected running mean of the chain (its Gaussian kernel discretised on a grid; its limit differs from
-⟨y⟩ by ULA's O(η) bias). (6) 2-D, where cheap (``spectral_gap_2d``): the sparse 2-D generator, checked
-on a separable potential (its rates are sums of the 1-D ones), and on the ``barriers`` lab's entropic barrier
-(β = 10) before and after Hopf-Lax smoothing (t = 0.1): λ₁ against the gap of the 1-D Fick-Jacobs reduction
-(diffusion in the x-marginal free energy) and against 2/T_FJ.
+Scharfetter-Gummel generator; the OU potential f = y²/2 checks it (λ_k = k exactly). (2) λ-convex f = y²/2 +
+y⁴/4 (λ = 1), β = 1: the Fokker-Planck solver run from a tilted Gibbs density; the observed decay rates of
+‖ρ_t/μ − 1‖_{L²(μ)} (``observed_rate``) and of W₂ by quantile functions (``w2_rate``) — both read through
+implicit Euler's factor 1/(1 + dt λ) — against λ₁ and λ. (3) The double well f = (y² − 1)² of the ``kramers``
+lab: λ₁ against 2/T, T the exact mean transition time (the ``kramers`` lab's quadrature) and its
+Eyring-Kramers value. (4) ``gap_vs_gamma``: λ₁ of H for both potentials against the Bakry-Émery bound inf f''
++ γ and the upper bound β⁻¹/Var(y). (5) The library's ``deeprelax.optim.EntropySGD`` itself, on the double
+well with anchor x = 0.5 (β = 4, noise β^{−1/2}, inner_lr 0.05, α = 0.75) and on an 8-dimensional separable
+sum of it (anchors −0.9 … 0.9): a parameter of shape (chains, d) with the closure Σ f(y) runs many independent
+chains; one step with lr = 1, momentum 0 returns x − (x − μ_L) = μ_L, so L inner steps are run for each L of a
+grid (same seed: the curves share their chains). The running mean μ_L is compared with the Gibbs mean ⟨y⟩
+(Hopf-Cole quadrature): RMS error and bias, and the bias against the exact expected running mean of the chain
+(its Gaussian kernel discretised on a grid; its limit differs from ⟨y⟩ by ULA's O(η) bias). The inner step
+0.05 (the authors use 0.1) keeps η'·f'' < 2 wherever the chains go (f'' = 12y² − 4 grows fast); the
+temperature β = 4 (the authors' noise 10⁻⁴ means β = 10⁸, an almost cold ρ whose mean is the proximal point)
+makes ⟨y⟩ a genuine average over both wells for small γ. (6) 2-D, where cheap (``spectral_gap_2d``): the
+sparse 2-D generator, checked on a separable potential (its rates are sums of the 1-D ones), and on the
+``barriers`` lab's entropic barrier (β = 10) before and after Hopf-Lax smoothing (t = 0.1): λ₁ against the gap
+of the 1-D Fick-Jacobs reduction (diffusion in the x-marginal free energy) and against 2/T_FJ.
+
+Finding. The chain's error contracts per step by ≈ 1 − η'λ₁(γ) (``inner_chain_second_eigenvalue``), so the
+number of inner steps needed is set by the gap of the coupled potential, ≈ 1/(η'λ₁(γ)), against the lag
+1/(1 − α) = 4 of the running mean. Where γ makes H convex (γ ≥ 4 here) 25 steps leave only ULA's own O(η)
+bias, as the seed says; at weak coupling (γ = 0.5: λ₁ ≈ 0.09, 1/(η'λ₁) ≈ 230 steps) the double well is
+metastable and neither 25 nor 100 steps are enough.
 """
 
 from __future__ import annotations
