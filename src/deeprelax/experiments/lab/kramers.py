@@ -124,7 +124,7 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     z = [None if m is None else float((m - e) / ((hi - lo) / (2 * 1.96)))
          for m, e, lo, hi in zip(sim_mean, exact, ci_low, ci_high, strict=True)]
 
-    fig, axs = plt.subplots(1, 3, figsize=(15, 4.4))
+    fig, axs = plt.subplots(1, 4, figsize=(20, 4.4))
     ax = axs[0]
     bb = np.array(BETAS)
     bl = np.linspace(1.5, 11.0, 39)
@@ -165,6 +165,22 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     ax.semilogy(tt, np.exp(-tt / T4), "k--", label=f"exp(−t / T_exact), T_exact = {T4:.1f}")
     ax.set(xlabel="exit time t", ylabel="survival probability", title="exit times are ≈ exponential",
            ylim=(5e-3, 1.2))
+    ax.legend(fontsize=8)
+    ax = axs[3]
+    ex = dict(zip(BETAS, exact, strict=True))
+    for bs, means, los, his, fmt, col, lab in (
+            (sb, sm, lo, hi, "o", "C0", "direct simulation"),
+            (fb, fm, flo, fhi, "s", "C2", "forward flux sampling")):
+        e = np.array([ex[b] for b in bs])
+        ax.errorbar(bs, means / e, yerr=[(means - los) / e, (his - means) / e], fmt=fmt, color=col, capsize=4,
+                    mfc="none", label=f"{lab} / exact, 95% CI")
+    eb = sorted(euler_bias, key=float)
+    ax.plot([float(b) for b in eb], [1 + euler_bias[b] for b in eb], "k:",
+            label=f"Euler chain (dt = {DT:g}) / exact")
+    ax.axhspan(0.9, 1.1, color="0.9", zorder=0, label="±10 %")
+    ax.axhline(1, color="0.5", lw=0.8)
+    ax.set(xlabel="β", ylabel="simulated MFPT / exact", ylim=(0.8, 1.2),
+           title="simulated / exact MFPT, 95 % intervals and the ±10 % band")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig_path = out / "kramers.png"
