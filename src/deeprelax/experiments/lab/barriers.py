@@ -82,16 +82,19 @@ def _smoothings(Vg: np.ndarray, x: np.ndarray, y: np.ndarray, beta: float) -> di
 def grid_gradient(x: np.ndarray, y: np.ndarray, U: np.ndarray):
     """∇U for points p[..., 2]: central differences of the grid values, interpolated bilinearly (points
     outside the grid use the nearest edge cell)."""
-    G = np.stack(np.gradient(U, x, y), axis=-1).reshape(-1, 2)  # (nx·ny, 2), row-major
-    hx, hy, ny = x[1] - x[0], y[1] - y[0], y.size
+    G = np.stack(np.gradient(U, x, y), axis=-1)  # (nx, ny, 2)
+    g00, g10, g01, g11 = G[:-1, :-1], G[1:, :-1], G[:-1, 1:], G[1:, 1:]
+    # on each cell the bilinear interpolant is c0 + c1·a + c2·b + c3·a·b (a, b ∈ [0, 1]): one lookup per call
+    coef = np.stack([g00, g10 - g00, g01 - g00, g11 - g10 - g01 + g00], axis=2).reshape(-1, 4, 2)
+    hx, hy, mx, my = x[1] - x[0], y[1] - y[0], x.size - 1, y.size - 1
 
     def grad(p: np.ndarray) -> np.ndarray:
-        u = np.clip((p[:, 0] - x[0]) / hx, 0, x.size - 1.000001)
-        v = np.clip((p[:, 1] - y[0]) / hy, 0, ny - 1.000001)
+        u = np.clip((p[:, 0] - x[0]) / hx, 0, mx * (1 - 1e-12))
+        v = np.clip((p[:, 1] - y[0]) / hy, 0, my * (1 - 1e-12))
         i, j = u.astype(int), v.astype(int)
         a, b = (u - i)[:, None], (v - j)[:, None]
-        k = i * ny + j
-        return (1 - a) * ((1 - b) * G[k] + b * G[k + 1]) + a * ((1 - b) * G[k + ny] + b * G[k + ny + 1])
+        c = coef[i * my + j]
+        return c[:, 0] + a * c[:, 1] + b * (c[:, 2] + a * c[:, 3])
 
     return grad
 
