@@ -39,8 +39,11 @@ def test_lab_metadata():
 def test_local_entropy_lab(tmp_path):
     n = _run("local-entropy", tmp_path)
     assert {"pde_residual", "grad_max_disagreement", "viscous_to_hopf_lax"} <= n.keys()
-    # residual: small against |u_t| ~ 15, and shrinking like d^2
-    assert n["pde_residual"] < 1e-3 * n["u_t_scale"]
+    # closed-form (Gibbs-moment) derivatives: residual at round-off; they are the derivatives (FD, O(d²))
+    assert n["pde_residual_relative"] < 1e-13 and n["pde_residual"] < 1e-12 * n["u_t_scale"]
+    assert n["closed_form_vs_fd"] < 1e-2 * n["u_t_scale"]
+    # FD residual: small against |u_t| ~ 15, and shrinking like d^2
+    assert n["pde_residual_fd"] < 1e-3 * n["u_t_scale"]
     r = n["pde_residual_steps"]["residual"]
     assert 3.0 < r[0] / r[1] < 5.0 and 3.0 < r[1] / r[2] < 5.0
     assert n["grad_max_disagreement"] < 1e-4 * n["grad_scale"]

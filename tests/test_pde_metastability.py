@@ -14,12 +14,15 @@ from scipy.linalg import solve_banded
 from deeprelax.pde.metastability import (
     energetic_barrier,
     entropic_barrier,
+    euler_chain_mfpt_1d,
     eyring_kramers,
     eyring_kramers_1d,
     fick_jacobs_mfpt,
+    forward_flux_mfpt,
     free_energy_x,
     log_mfpt_1d_grid,
     mean_exit_time,
+    mean_exit_time_replicas,
     mfpt_1d,
     mfpt_1d_grid,
     simulate_exit_times,
@@ -214,3 +217,35 @@ def test_fick_jacobs_vs_simulation_entropic_barrier():
     assert 0.9 < est.mean / T_fj < 1.4
     # and Eyring-Kramers, whose asymptotics need beta*a >> 1 (here beta*a = 1), is off by a factor ~2
     assert pot.eyring_kramers(beta) / est.mean > 1.5
+
+
+def test_euler_chain_mfpt_tends_to_the_exact_mfpt_at_first_order():
+    """The Euler chain's MFPT (its kernel on a grid) → the exact T as dt → 0, with an O(dt) bias."""
+    beta = 5.0
+    exact = mfpt_1d(V_dw, -1.0, 1.0, beta)
+    dts = (0.02, 0.01, 0.005)
+    bias = [euler_chain_mfpt_1d(dV_dw, -1.0, 1.0, beta, dt, left=-2.2) / exact - 1 for dt in dts]
+    assert abs(bias[-1]) < 0.01 and abs(bias[0]) > abs(bias[1]) > abs(bias[2])
+    assert 1.6 < bias[0] / bias[1] < 2.4 and 1.6 < bias[1] / bias[2] < 2.4
+
+
+def test_forward_flux_sampling_recovers_the_exact_mfpt():
+    """FFS on the 1-D double well at β = 5 (T ≈ 180): independent runs combine to an interval around the
+    exact MFPT (up to sampling error and the O(dt) bias of the chain)."""
+    beta = 5.0
+    exact = mfpt_1d(V_dw, -1.0, 1.0, beta)
+    lam = [-1.0, -0.8, -0.6, -0.4, -0.2, 0.0, 1.0]
+    runs = forward_flux_mfpt(dV_dw, -np.ones(40), lambda x: x[:, 0], lam, beta=beta, dt=0.01, flux_steps=2000,
+                             trials=1500, rng=np.random.default_rng(5), replicas=8)
+    assert len(runs) == 8 and all(0 < p <= 1 for r in runs for p in r.probabilities)
+    est = mean_exit_time_replicas([r.mfpt for r in runs])
+    assert est.ci_low < est.mean < est.ci_high
+    assert abs(est.mean / exact - 1) < 0.1
+    s = np.std(np.log([r.mfpt for r in runs]), ddof=1) / np.sqrt(8)
+    assert abs(np.log(est.mean / exact)) < 4 * s + 0.02  # sampling error plus the O(dt) Euler bias
+    with pytest.raises(ValueError, match="in A"):
+        forward_flux_mfpt(dV_dw, np.zeros(4), lambda x: x[:, 0], lam, beta=beta, dt=0.01, flux_steps=10,
+                          trials=10, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="increasing"):
+        forward_flux_mfpt(dV_dw, -np.ones(4), lambda x: x[:, 0], [0.0, -1.0, 1.0], beta=beta, dt=0.01,
+                          flux_steps=10, trials=10, rng=np.random.default_rng(0))

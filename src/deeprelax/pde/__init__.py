@@ -9,9 +9,10 @@ module                 what
 ``hopf_lax``           Moreau envelope / proximal map by the lower envelope of parabolas (1-D, 2-D)
 ``hamilton_jacobi``    explicit monotone finite differences for viscous / inviscid HJ, automatic CFL
 ``fokker_planck``      Scharfetter-Gummel Fokker-Planck with implicit Euler (mass, positivity, Gibbs)
+``convergence``        spectral gap (1-D, 2-D), χ- and W₂-distances, decay rates, the ULA chain's kernel
 ``controlled_sgd``     controlled SGD: backward HJB + forward Fokker-Planck, simulated SGD vs CSGD
 ``sde``                Euler-Maruyama, Langevin, first-passage times, Entropy-SGD fast-slow system
-``metastability``      exact MFPT, Eyring-Kramers, exit times, energetic / entropic 2-D potentials
+``metastability``      exact MFPT, Eyring-Kramers, exit times, forward flux sampling, 2-D barriers
 ``implicit_gd``        explicit vs implicit (proximal) gradient descent
 ``sgd_diffusion``      SGD as Euler-Maruyama, stationary densities, discrete OU variance
 ``minibatch_noise``    minibatch gradient noise of the 1-mean k-means energy

@@ -245,6 +245,174 @@ def mean_exit_time(
     )
 
 
+def euler_chain_mfpt_1d(
+    grad_V: Callable[[np.ndarray], np.ndarray], a: float, b: float, beta: float, dt: float, *, left: float,
+    points_per_sd: int = 8,
+) -> float:
+    """Mean first-passage time a → {x ≥ b} of the Euler-Maruyama *chain* x ← x − V'(x)dt + √(2dt/β)ξ (time =
+    steps·dt): the chain's Gaussian kernel on a uniform grid from ``left`` (a reflecting end far in the left
+    tail) to b + 6 kernel widths, and the linear system (I − Q)T = dt on the states x < b. Compared with the
+    exact T of :func:`mfpt_1d` it is the time-discretisation bias of a simulation with step dt."""
+    _check_beta(beta)
+    sd = np.sqrt(2.0 * dt / beta)
+    y = np.arange(left, b + 6 * sd, sd / points_per_sd)
+    m = y - dt * np.asarray(grad_V(y), dtype=float)
+    logk = -((y[None, :] - m[:, None]) ** 2) / (2 * sd**2)
+    K = np.exp(logk - logk.max(axis=1, keepdims=True))
+    K /= K.sum(axis=1, keepdims=True)
+    inside = y < b
+    Q = K[np.ix_(inside, inside)]
+    T = np.linalg.solve(np.eye(Q.shape[0]) - Q, np.full(Q.shape[0], dt))
+    return float(np.interp(a, y[inside], T))
+
+
+# ----------------------------------------------------------------------------------------------------
+# rare events: forward flux sampling
+
+
+@dataclass
+class ForwardFluxEstimate:
+    """Forward-flux-sampling estimate of the mean first-passage time A → B (one run).
+
+    ``flux``: first crossings of λ₀ after a visit to A, per unit time spent with A visited last;
+    ``probabilities[i]``: P(reach λ_{i+1} before A | started at the first crossings of λ_i);
+    ``mfpt`` = 1 / (flux · Π probabilities); ``trials``: starts per interface.
+    """
+
+    mfpt: float
+    flux: float
+    probabilities: list[float]
+    interfaces: list[float]
+    n_crossings: int
+    trials: int
+
+
+def forward_flux_mfpt(
+    grad_V: Callable[[np.ndarray], np.ndarray],
+    x0: ArrayLike,
+    xi: Callable[[np.ndarray], np.ndarray],
+    interfaces: ArrayLike,
+    *,
+    beta: float,
+    dt: float,
+    flux_steps: int,
+    trials: int,
+    rng: np.random.Generator,
+    replicas: int = 1,
+    max_trial_steps: int = 1_000_000,
+) -> list[ForwardFluxEstimate]:
+    """Mean first-passage time from A = {ξ ≤ λ_A} to B = {ξ ≥ λ_n} of the Euler-Maruyama chain
+    X ← X − ∇V(X)dt + √(2β⁻¹dt) ξ by forward flux sampling (Allen, Valeriani & ten Wolde 2006), in
+    ``replicas`` independent runs simulated side by side (one estimate each).
+
+    ``interfaces`` = (λ_A, λ₀, λ₁, …, λ_n), increasing; ``xi`` maps states (n, d) to the reaction coordinate.
+    Stage 0 runs the paths ``x0`` (rows, all in A; each replica gets its own copy) for ``flux_steps`` steps
+    and records every first crossing of λ₀ after a visit to A: the flux Φ is their number per unit time spent
+    with A visited last (paths that reach B stop counting until they return to A). Stage i draws ``trials``
+    starts among the states the replica recorded at λ_i and runs each until ξ ≥ λ_{i+1} (success; the state
+    is recorded) or ξ ≤ λ_A (failure). For a Markov chain
+
+        k_AB = Φ · Π_i P(λ_{i+1} | λ_i),        T(A → B) = 1 / k_AB
+
+    without approximation: only the sampling error remains (estimated from the replicas, see
+    :func:`mean_exit_time_replicas`). Trials still running after ``max_trial_steps`` raise ``RuntimeError``.
+    """
+    _check_beta(beta)
+    lam = np.asarray(interfaces, dtype=float)
+    if lam.ndim != 1 or lam.size < 3 or np.any(np.diff(lam) <= 0):
+        raise ValueError("interfaces must be increasing: (lambda_A, lambda_0, ..., lambda_n), at least 3")
+    R, trials = int(replicas), int(trials)
+    if not (int(flux_steps) >= 1 and trials >= 1 and R >= 1):
+        raise ValueError("flux_steps, trials and replicas must be >= 1")
+    x1, _ = _as_states(x0)
+    if np.any(xi(x1) > lam[0]):
+        raise ValueError("every starting state must lie in A (xi <= lambda_A)")
+    n = x1.shape[0]
+    x = np.tile(x1, (R, 1))
+    owner = np.repeat(np.arange(R), n)
+    sq = np.sqrt(2.0 * dt / beta)
+
+    def step(z: np.ndarray) -> np.ndarray:
+        return z - grad_V(z) * dt + sq * rng.standard_normal(z.shape)
+
+    # stage 0: the flux through λ₀
+    last_A = np.ones(x.shape[0], dtype=bool)  # A visited more recently than B
+    armed = np.ones(x.shape[0], dtype=bool)  # in A since the last counted crossing of λ₀
+    time_A = np.zeros(R)
+    got_x, got_r = [], []
+    for _ in range(int(flux_steps)):
+        time_A += dt * np.bincount(owner[last_A], minlength=R)
+        x = step(x)
+        q = xi(x)
+        hit = armed & last_A & (q >= lam[1])
+        if hit.any():
+            got_x.append(x[hit].copy())
+            got_r.append(owner[hit])
+            armed &= ~hit
+        inA = q <= lam[0]
+        armed |= inA
+        last_A = (last_A | inA) & ~(q >= lam[-1])
+    states = np.concatenate(got_x) if got_x else np.empty((0, x.shape[1]))
+    who = np.concatenate(got_r) if got_r else np.empty(0, dtype=int)
+    n_cross = np.bincount(who, minlength=R)
+    if np.any(n_cross == 0):
+        raise RuntimeError("no crossing of lambda_0 in the flux stage: move lambda_0 towards A or run longer")
+    flux = n_cross / time_A
+    probs = np.empty((R, lam.size - 2))
+    for i in range(1, lam.size - 1):
+        starts = []
+        for r in range(R):  # each replica restarts from its own recorded states
+            mine = np.flatnonzero(who == r)
+            starts.append(states[mine[rng.integers(0, mine.size, trials)]])
+        z = np.concatenate(starts)
+        tag = np.repeat(np.arange(R), trials)
+        success = xi(z) >= lam[i + 1]
+        act = np.flatnonzero(~success)
+        za = z[act]
+        for _ in range(int(max_trial_steps)):
+            if act.size == 0:
+                break
+            za = step(za)
+            q = xi(za)
+            up, down = q >= lam[i + 1], q <= lam[0]
+            z[act[up]] = za[up]
+            success[act[up]] = True
+            keep = ~(up | down)
+            act, za = act[keep], za[keep]
+        else:
+            raise RuntimeError(f"trials from interface {lam[i]} did not finish in {max_trial_steps} steps")
+        probs[:, i - 1] = np.bincount(tag[success], minlength=R) / trials
+        if np.any(probs[:, i - 1] == 0):
+            raise RuntimeError(f"no trial from interface {lam[i]} reached {lam[i + 1]}: add interfaces")
+        states, who = z[success], tag[success]
+    return [ForwardFluxEstimate(float(1.0 / (flux[r] * np.prod(probs[r]))), float(flux[r]), probs[r].tolist(),
+                                lam.tolist(), int(n_cross[r]), trials) for r in range(R)]
+
+
+def mean_exit_time_replicas(estimates: ArrayLike, level: float = 0.95) -> ExitTimeEstimate:
+    """Combine independent estimates T_r of one mean time (e.g. forward flux runs): geometric mean with the
+    Student-t interval of log T_r (the estimates are products of ratios, so log T is close to normal)."""
+    from scipy.stats import t as student_t
+
+    T = np.asarray(estimates, dtype=float)
+    if T.ndim != 1 or T.size < 2 or np.any(T <= 0):
+        raise ValueError("need at least two positive estimates")
+    lg = np.log(T)
+    half = student_t.ppf((1 + level) / 2, T.size - 1) * lg.std(ddof=1) / np.sqrt(T.size)
+    m = float(lg.mean())
+    return ExitTimeEstimate(float(np.exp(m)), float(np.exp(m - half)), float(np.exp(m + half)), T.size,
+                            T.size, level, "geometric mean of independent runs, Student-t interval of log T")
+
+
+def _as_states(x0: ArrayLike) -> tuple[np.ndarray, bool]:
+    x = np.array(x0, dtype=float)
+    if x.ndim == 1:
+        return x[:, None], True
+    if x.ndim != 2:
+        raise ValueError(f"x0 must have shape (n,) or (n, d), got {x.shape}")
+    return x, False
+
+
 # ----------------------------------------------------------------------------------------------------
 # the two 2-D potentials
 
