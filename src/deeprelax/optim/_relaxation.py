@@ -164,6 +164,8 @@ class RelaxationOptimizer(Optimizer):
     """
 
     _fold_weight_decay: ClassVar[bool] = False
+    #: torch.amp.GradScaler protocol: ``scaler.step(opt, closure)`` hands us the scaler (see ``step``)
+    _step_supports_amp_scaling: ClassVar[bool] = True
     #: constructor keywords that are options of the optimizer object, not per-group hyperparameters
     _object_options: ClassVar[tuple[str, ...]] = ("seed", "process_group")
     #: the hyperparameter schema: name → default (filled in from ``__init__``'s signature)
@@ -252,18 +254,15 @@ class RelaxationOptimizer(Optimizer):
         return int(self.param_groups[0]["L"])
 
     # -- the step ----------------------------------------------------------------------------------------
-    def _evaluate(self, closure: Closure, *, inner: bool, amp: _AmpScaling | None = None) -> Any:
-        """One closure call: zero the gradients, call it (inner-loop flag set), unscale under a GradScaler."""
+    def _evaluate(self, closure: Closure, *, inner: bool) -> Any:
+        """One closure call: zero the gradients, call it with the inner-loop flag set."""
         self.zero_grad(set_to_none=True)
         self.in_inner_loop = inner
         try:
             with torch.enable_grad():
-                loss = closure()
+                return closure()
         finally:
             self.in_inner_loop = False
-        if amp is not None:
-            amp.unscale(self)
-        return loss
 
     def _participants(self) -> list[Participants]:
         out = []
@@ -299,8 +298,11 @@ class RelaxationOptimizer(Optimizer):
         handles = [c.begin(self) for c in self._couplings]  # e.g. start the all-reduce of the anchors
         anchors: list[list[Tensor]] | None = None
         parts: list[Participants] = []
+        loss = None
         try:
-            loss = self._evaluate(closure, inner=False, amp=amp)
+            loss = self._evaluate(closure, inner=False)
+            if amp is not None:
+                amp.unscale(self)
             parts = self._participants()
             if L > 0:
                 anchors = [[x.detach().clone() for x in pt.params] for pt in parts]
@@ -336,7 +338,11 @@ class RelaxationOptimizer(Optimizer):
                 x.copy_(a)
 
     def _inner_call(self, closure: Closure, amp: _AmpScaling | None) -> Any:
-        return self._evaluate(closure, inner=True, amp=amp)
+        """An inner-loop closure call (gradients unscaled, and overflow checked, under a GradScaler)."""
+        loss = self._evaluate(closure, inner=True)
+        if amp is not None:
+            amp.unscale(self)
+        return loss
 
     def _estimate(self, parts: list[Participants], anchors: list[list[Tensor]] | None, closure: Closure,
                   L: int, amp: _AmpScaling | None) -> list[list[Tensor]]:
