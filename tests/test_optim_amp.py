@@ -81,7 +81,7 @@ def test_an_overflow_in_any_call_skips_exactly_that_outer_step(cls, where):
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
     c, _ = make_closure(model, data(), scaler, torch.float16, poison=call)
     history = []
-    for t in range(4):
+    for _ in range(4):
         before = [p.detach().clone() for p in model.parameters()]
         scale = scaler.get_scale()
         opt.step(c, grad_scaler=scaler)

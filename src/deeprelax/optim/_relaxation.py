@@ -170,6 +170,8 @@ class RelaxationOptimizer(Optimizer):
     _object_options: ClassVar[tuple[str, ...]] = ("seed", "process_group")
     #: the hyperparameter schema: name → default (filled in from ``__init__``'s signature)
     hyperparameters: ClassVar[dict[str, Any]] = {}
+    #: group keys the optimizer sets itself (not constructor keywords)
+    _internal_keys: ClassVar[tuple[str, ...]] = ("outer_steps",)
     #: per-optimizer diagnostic state saved in ``state_dict`` (name → initial value)
     _diagnostic_defaults: ClassVar[dict[str, Any]] = {}
 
@@ -404,7 +406,7 @@ class RelaxationOptimizer(Optimizer):
             cls = todo.pop()
             todo.extend(cls.__subclasses__())
             names |= set(cls.hyperparameters)
-        return names - set(self.hyperparameters) - {"outer_steps", "params", "param_names"}
+        return names - set(self.hyperparameters) - set(self._internal_keys) - {"params", "param_names"}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state written by ``state_dict``, after validating it with the constructor's checks.

@@ -37,6 +37,8 @@ class ElasticSGD(RelaxationOptimizer):
             process, x̄ = x).
     """
 
+    _internal_keys = ("outer_steps", "L")  # L = 0 always: no inner loop
+
     def __init__(self, params: ParamsT, lr: float | Tensor = 0.1, *, momentum: float = 0.9,
                  nesterov: bool = True, dampening: float = 0.0, weight_decay: float = 0.0,
                  rho: float = 1.0, rho_max: float | None = 10.0, scoping: float = 0.0,
