@@ -58,10 +58,12 @@ def _worker(rank, world, init_file, steps, elastic_steps, queue):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(rank)
-    data = [(torch.rand(128, 1, 28, 28, generator=gen), torch.randint(0, 10, (128,), generator=gen))
-            for _ in range(16)]
+    data = [
+        (torch.rand(128, 1, 28, 28, generator=gen), torch.randint(0, 10, (128,), generator=gen))
+        for _ in range(16)
+    ]
     runs = {}
-    for name, make, n_steps in (
+    for name, make, _n_steps in (
         ("parle L=20", lambda ps: Parle(ps, L=20, gamma=1e-4, gamma_max=1.0, seed=0), steps),
         ("elastic-sgd", lambda ps: ElasticSGD(ps, lr=0.01), elastic_steps),
     ):
@@ -101,9 +103,13 @@ def _worker(rank, world, init_file, steps, elastic_steps, queue):
     if rank == 0:
         out = {}
         for name, (_m, _o, _c, comm, step_t, ar_t) in runs.items():
-            out[name] = dict(step=statistics.median(step_t), comm=statistics.median(comm),
-                             allreduce=statistics.median(ar_t), n=len(step_t),
-                             ratio=statistics.median(c / s for c, s in zip(comm, step_t)))
+            out[name] = dict(
+                step=statistics.median(step_t),
+                comm=statistics.median(comm),
+                allreduce=statistics.median(ar_t),
+                n=len(step_t),
+                ratio=statistics.median(c / s for c, s in zip(comm, step_t)),
+            )
         queue.put(out)
     dist.destroy_process_group()
 
@@ -112,8 +118,12 @@ def measure(world: int, steps: int, elastic_steps: int) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     with tempfile.TemporaryDirectory() as tmp:
-        mp.spawn(_worker, args=(world, os.path.join(tmp, "init"), steps, elastic_steps, queue), nprocs=world,
-                 join=True)
+        mp.spawn(
+            _worker,
+            args=(world, os.path.join(tmp, "init"), steps, elastic_steps, queue),
+            nprocs=world,
+            join=True,
+        )
     return queue.get()
 
 
@@ -124,14 +134,19 @@ def main() -> None:
     ap.add_argument("--elastic-steps", type=int, default=60, help="measured Elastic-SGD steps")
     args = ap.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} (cpus: {os.cpu_count()})")
-    print("| replicas | optimizer | outer step (ms) | exposed comm (ms) | comm / step | blocking all-reduce (ms) "
-          "| steps |")
+    print(
+        "| replicas | optimizer | outer step (ms) | exposed comm (ms) | comm / step "
+        "| blocking all-reduce (ms) | steps |"
+    )
     print("|---|---|---|---|---|---|---|")
     for n in args.replicas:
         res = measure(n, args.steps, args.elastic_steps)
         for name, r in res.items():
-            print(f"| {n} | {name} | {1e3 * r['step']:.1f} | {1e3 * r['comm']:.2f} | {100 * r['ratio']:.2f} % "
-                  f"| {1e3 * r['allreduce']:.2f} | {r['n']} |", flush=True)
+            print(
+                f"| {n} | {name} | {1e3 * r['step']:.1f} | {1e3 * r['comm']:.2f} | {100 * r['ratio']:.2f} % "
+                f"| {1e3 * r['allreduce']:.2f} | {r['n']} |",
+                flush=True,
+            )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
