@@ -26,16 +26,36 @@ def settings(budget: int, L: int) -> dict[str, dict]:
     """Per method: (optimizer, L, hyperparameters, schedule as fractions of the budget, replicated)."""
     relax = dict(lr=1.0, momentum=0.9, nesterov=True, L=L, inner_lr=0.1, gamma=1e-4, scoping=1e-3, noise=1e-4)
     return {
-        "sgd": dict(optimizer="sgd", hparams=dict(lr=0.1, momentum=0.9, nesterov=True),
-                    schedule={"0": 0.1, "0.5": 0.02, "0.75": 0.004}, replicas=1),
-        "entropy-sgd": dict(optimizer="entropy-sgd", hparams=relax,
-                            schedule={"0": 1.0, "0.5": 0.1, "0.75": 0.01}, replicas=1),
-        "elastic-sgd": dict(optimizer="elastic-sgd", hparams=dict(lr=0.1, momentum=0.9, nesterov=True, rho=1.0),
-                            schedule={"0": 0.1, "0.5": 0.02, "0.75": 0.004}, replicas=None),
-        "parle": dict(optimizer="parle", hparams=dict(relax, rho=0.1, rho_max=1.0, gamma_max=1.0, alpha=0.75,
-                                                      inner_momentum=0.0, inner_nesterov=False,
-                                                      inner_momentum_on="gradient"),
-                      schedule={"0": 1.0, "0.5": 0.1, "0.75": 0.01}, replicas=None),
+        "sgd": dict(
+            optimizer="sgd",
+            hparams=dict(lr=0.1, momentum=0.9, nesterov=True),
+            schedule={"0": 0.1, "0.5": 0.02, "0.75": 0.004},
+            replicas=1,
+        ),
+        "entropy-sgd": dict(
+            optimizer="entropy-sgd", hparams=relax, schedule={"0": 1.0, "0.5": 0.1, "0.75": 0.01}, replicas=1
+        ),
+        "elastic-sgd": dict(
+            optimizer="elastic-sgd",
+            hparams=dict(lr=0.1, momentum=0.9, nesterov=True, rho=1.0),
+            schedule={"0": 0.1, "0.5": 0.02, "0.75": 0.004},
+            replicas=None,
+        ),
+        "parle": dict(
+            optimizer="parle",
+            hparams=dict(
+                relax,
+                rho=0.1,
+                rho_max=1.0,
+                gamma_max=1.0,
+                alpha=0.75,
+                inner_momentum=0.0,
+                inner_nesterov=False,
+                inner_momentum_on="gradient",
+            ),
+            schedule={"0": 1.0, "0.5": 0.1, "0.75": 0.01},
+            replicas=None,
+        ),
     }
 
 
@@ -54,9 +74,30 @@ def command(name: str, spec: dict, args: argparse.Namespace, seed: int, out: Pat
     hp = spec["hparams"]
     per_epoch = max(int(hp.get("L", 0)), 1)
     epochs = args.budget // per_epoch
-    cmd = [sys.executable, "-m", "deeprelax", "train", "--model", args.model, "--optimizer", spec["optimizer"],
-           "--data", args.data, "--epochs", str(epochs), "--seed", str(seed), "--out", str(out), "--resume",
-           "--no-progress", "--threads", "1", "--lr-schedule", schedule_arg(spec["schedule"], epochs)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "deeprelax",
+        "train",
+        "--model",
+        args.model,
+        "--optimizer",
+        spec["optimizer"],
+        "--data",
+        args.data,
+        "--epochs",
+        str(epochs),
+        "--seed",
+        str(seed),
+        "--out",
+        str(out),
+        "--resume",
+        "--no-progress",
+        "--threads",
+        "1",
+        "--lr-schedule",
+        schedule_arg(spec["schedule"], epochs),
+    ]
     for k, v in hp.items():
         flag = "--" + k.replace("_", "-")
         if isinstance(v, bool):
@@ -97,18 +138,31 @@ def main() -> None:
                 print(f"  {name} seed {seed}: {time.time() - t0:.0f} s", flush=True)
             res = json.loads((out / "result.json").read_text())
             hist = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
-            rows.append(dict(method=name, seed=seed, final=res["final_error"], best=res["best_error"],
-                             best_at=res["best_effective_epochs"], grad_evals=hist[-1]["grad_evals"],
-                             grad_evals_total=hist[-1].get("grad_evals_total", hist[-1]["grad_evals"]),
-                             wall=res["wall_time"], curve=[(r["effective_epochs"], r["test_error"]) for r in hist]))
+            rows.append(
+                dict(
+                    method=name,
+                    seed=seed,
+                    final=res["final_error"],
+                    best=res["best_error"],
+                    best_at=res["best_effective_epochs"],
+                    grad_evals=hist[-1]["grad_evals"],
+                    grad_evals_total=hist[-1].get("grad_evals_total", hist[-1]["grad_evals"]),
+                    wall=res["wall_time"],
+                    curve=[(r["effective_epochs"], r["test_error"]) for r in hist],
+                )
+            )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "parle_mnist.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print("| method | seed | final error (%) | best error (%) @ eff. epochs | gradient evaluations per replica "
-          "| in total | wall time (s) |")
+    print(
+        "| method | seed | final error (%) | best error (%) @ eff. epochs "
+        "| gradient evaluations per replica | in total | wall time (s) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['method']} | {r['seed']} | {r['final']:.2f} | {r['best']:.2f} @ {r['best_at']} "
-              f"| {r['grad_evals']:,} | {r['grad_evals_total']:,} | {r['wall']:.0f} |")
+        print(
+            f"| {r['method']} | {r['seed']} | {r['final']:.2f} | {r['best']:.2f} @ {r['best_at']} "
+            f"| {r['grad_evals']:,} | {r['grad_evals_total']:,} | {r['wall']:.0f} |"
+        )
 
 
 if __name__ == "__main__":
