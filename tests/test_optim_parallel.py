@@ -162,6 +162,7 @@ def _worker(rank, world, init_file, out_dir):
     results = {}
     try:
         for name, cls, kw in (("parle", Parle, dict(HP)), ("parle-means", Parle, dict(HP, reference="means")),
+                              ("parle-foreach", Parle, dict(HP, foreach=True)),
                               ("parle-L0", Parle, dict(HP, L=0)),
                               ("elastic", ElasticSGD, {k: HP[k] for k in
                                                        ("lr", "momentum", "nesterov", "weight_decay", "rho",
@@ -218,6 +219,13 @@ def test_multiprocess_parle_matches_the_specification(ranks):
         for a in range(n):
             for p, q in zip(results[a][name], spec[a]):
                 torch.testing.assert_close(p, q, rtol=0, atol=1e-12)
+
+
+def test_multiprocess_foreach_path_equals_the_reference_loop(ranks):
+    n, results = ranks
+    for a in range(n):
+        for p, q in zip(results[a]["parle"], results[a]["parle-foreach"]):
+            torch.testing.assert_close(p, q, rtol=0, atol=1e-14)
 
 
 def test_multiprocess_parle_with_L0_is_elastic_sgd_and_matches_the_specification(ranks):
