@@ -190,6 +190,21 @@ def _worker(rank, world, init_file, out_dir):
             opt.step(quad)
             traj.append(x.detach().clone())
         results["quadratic"] = traj
+        # EASGD's centre variable, communication period 2
+        x2 = torch.full((3,), float(rank), dtype=torch.float64, requires_grad=True)
+        opt = ElasticSGD([x2], lr=lr, momentum=0.0, nesterov=False, center="easgd", moving_rate=0.2, period=2)
+
+        def quad2():
+            loss = 0.5 * (lam * (x2 - c_a) ** 2).sum()
+            loss.backward()
+            return loss
+
+        traj = [x2.detach().clone()]
+        for _ in range(7):
+            opt.step(quad2)
+            traj.append(x2.detach().clone())
+        results["easgd"] = traj
+        results["easgd_center"] = opt.state_dict()["deeprelax"]["couplings"][0]["center"][0]
         # a rank that disagrees is refused at construction, on every rank
         try:
             ElasticSGD(make_model(0).parameters(), lr=0.1 if rank == 0 else 0.2)
@@ -253,6 +268,28 @@ def test_multiprocess_elastic_sgd_on_a_quadratic_follows_the_closed_form(ranks):
             torch.testing.assert_close(results[a]["quadratic"][t], xbar + delta, rtol=0, atol=1e-12)
         got_mean = sum(results[a]["quadratic"][t] for a in range(n)) / n
         torch.testing.assert_close(got_mean, xbar, rtol=0, atol=1e-12)
+
+
+def test_multiprocess_easgd_centre_variable_follows_its_recursion(ranks):
+    # every τ = 2 steps: x_a ← x_a − lr ∇f_a(x_a) − α(x_a − x̃), x̃ ← x̃ + α Σ_b (x_b − x̃); else plain steps
+    n, results = ranks
+    lam, lr, _ = _quadratic_case()
+    alpha = 0.2
+    cs = [torch.arange(3, dtype=torch.float64) * (a + 1) - a for a in range(n)]
+    xs = [torch.full((3,), float(a), dtype=torch.float64) for a in range(n)]
+    center = sum(xs) / n
+    for t in range(8):
+        for a in range(n):
+            torch.testing.assert_close(results[a]["easgd"][t], xs[a], rtol=0, atol=1e-12)
+        if t == 7:
+            break
+        new = [x - lr * lam * (x - c) for x, c in zip(xs, cs)]
+        if t % 2 == 0:
+            new = [y - alpha * (x - center) for y, x in zip(new, xs)]
+            center = center + alpha * sum(x - center for x in xs)
+        xs = new
+    for a in range(n):
+        torch.testing.assert_close(results[a]["easgd_center"], center, rtol=0, atol=1e-12)
 
 
 def test_a_rank_with_other_hyperparameters_is_refused_naming_the_key(ranks):

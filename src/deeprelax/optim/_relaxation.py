@@ -325,6 +325,8 @@ class RelaxationOptimizer(Optimizer):
             directions = c.apply(self, parts, directions, h)
         for pt, dirs in zip(parts, directions):
             self._outer_update(pt, dirs)
+        for c, h in zip(self._couplings, handles):
+            c.after_update(self, parts, h)  # e.g. EASGD's elastic move towards its centre variable
         for group in self.param_groups:
             group["outer_steps"] += 1
         if amp is not None:
