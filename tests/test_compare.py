@@ -23,6 +23,16 @@ def test_default_settings_give_equal_effective_epoch_budgets():
     assert c.epochs == 6 and c.lr_schedule == {0: 1.0, 3: 0.1, 5: 0.01}  # ceil(0.5·6), ceil(0.75·6)
 
 
+def test_a_missing_L_means_the_optimizers_own_default_not_zero():
+    # the registry is the one source of truth: Entropy-SGD without "L" in its settings runs L = 20
+    settings = load_compare_config()
+    settings["optimizers"]["entropy-sgd"]["hparams"].pop("L")
+    c = build_configs(settings, optimizers=["entropy-sgd"], budget=40)["entropy-sgd"]
+    assert c.epochs == 2  # 40 effective epochs / L = 20 (the old default of 0 gave 40 epochs)
+    with pytest.raises(ValueError, match="multiple of L = 20"):
+        build_configs(settings, optimizers=["entropy-sgd"], budget=30)
+
+
 def test_budget_override_and_errors():
     settings = load_compare_config()
     c = build_configs(settings, optimizers=["sgd", "hj"], budget=10, overrides={"model": "mnistfc"})

@@ -8,6 +8,8 @@ from typing import Any
 HPARAMS: dict[str, type] = {
     "lr": float, "momentum": float, "weight_decay": float, "L": int, "inner_lr": float, "gamma": float,
     "scoping": float, "gamma_max": float, "noise": float, "alpha": float, "damping": float,
+    "inner_momentum": float, "inner_momentum_on": str, "divergence_factor": float, "rho": float,
+    "rho_max": float,
 }
 
 
@@ -17,6 +19,8 @@ def add_hparam_arguments(parser: argparse.ArgumentParser) -> None:
         g.add_argument(f"--{name.replace('_', '-')}", dest=f"hp_{name}", type=typ, default=None, metavar="X")
     g.add_argument("--nesterov", dest="hp_nesterov", action=argparse.BooleanOptionalAction, default=None,
                    help="Nesterov momentum on the outer step")
+    g.add_argument("--inner-nesterov", dest="hp_inner_nesterov", action=argparse.BooleanOptionalAction,
+                   default=None, help="Nesterov form of the inner-loop momentum")
 
 
 def hparams_from(args: argparse.Namespace) -> dict[str, Any]:

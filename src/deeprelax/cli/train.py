@@ -56,6 +56,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_runtime_arguments(parser)
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    g = parser.add_argument_group("replicas (elastic-sgd, parle): one process per replica, torch.distributed")
+    g.add_argument("--replicas", type=int, default=None, metavar="N",
+                   help="start N replica processes on this machine through torch.distributed.run (under "
+                        "torchrun the number of processes is the number of replicas)")
+    g.add_argument("--shard", action=argparse.BooleanOptionalAction, default=None,
+                   help="replica a samples only every n-th training example, from the a-th (Parle's --frac)")
+    g.add_argument("--max-restarts", type=int, default=0, metavar="K",
+                   help="with --replicas: restart the whole group up to K times after a failure; it "
+                        "resumes from the last checkpoint (default 0)")
 
 
 def build_config(args: argparse.Namespace):
@@ -78,7 +87,7 @@ def build_config(args: argparse.Namespace):
     if args.lr_schedule is not None:
         base["lr_schedule"] = parse_lr_schedule(args.lr_schedule)
     for key in ("epochs", "batch_size", "sampling", "steps_per_epoch", "data", "data_dir", "n_train",
-                "n_test", "augment", "dry_feed_batches", "seed", "threads"):
+                "n_test", "augment", "dry_feed_batches", "seed", "threads", "replicas", "shard"):
         v = getattr(args, key)
         if v is not None:
             base[key] = v
@@ -87,15 +96,37 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch.distributed as dist
+
+    from deeprelax import distributed
     from deeprelax.experiments.train import NonFiniteLossError, train
     from deeprelax.nets.idx import DataFileError
 
     try:
+        world = distributed.launched_world_size()
+        if world > 1:  # a rank started by torchrun / --replicas
+            args.replicas = world
         cfg = build_config(args)
-        result = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+        if cfg.replicas > 1 and world == 1:
+            return _launch_replicas(cfg, args)
+        if world > 1:
+            from deeprelax.experiments.replicas import ReplicaTrainer
+
+            distributed.init_from_env(cfg.device)
+            trainer = ReplicaTrainer(cfg, args.out, progress=not args.no_progress)
+            result = trainer.run(resume=args.resume)
+            if trainer.rank != 0:
+                return 0
+        else:
+            result = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     except (ValueError, FileExistsError, DataFileError) as exc:
         print(f"deeprelax train: error: {exc}", file=sys.stderr)
         return 2
+    except dist.DistError as exc:  # a peer that died, hung or never came: torch's timeout message
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"deeprelax train: error: replica communication failed ({type(exc).__name__}): {first}",
+              file=sys.stderr)
+        return 1
     except NonFiniteLossError as exc:
         print(f"deeprelax train: stopped: {exc}", file=sys.stderr)
         return 1
@@ -104,3 +135,21 @@ def run(args: argparse.Namespace) -> int:
           f"{s['best_effective_epochs']} effective epochs) after {s['effective_epochs']} effective epochs, "
           f"{s['grad_evals']} gradient evaluations, {s['wall_time']:.0f} s; outputs in {args.out}")
     return 0
+
+
+def _launch_replicas(cfg, args: argparse.Namespace) -> int:
+    """Write the run's config into OUT and start ``cfg.replicas`` ranks on it via torch.distributed.run."""
+    from pathlib import Path
+
+    from deeprelax.experiments.replicas import launch
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    launch_cfg = out / "launch-config.json"
+    launch_cfg.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    argv = ["train", "--config", str(launch_cfg), "--out", str(out)]
+    argv += ["--resume"] if args.resume else []
+    argv += ["--no-progress"] if args.no_progress else []
+    if args.max_restarts < 0:
+        raise ValueError(f"--max-restarts must be >= 0, got {args.max_restarts}")
+    return launch(argv, cfg.replicas, max_restarts=args.max_restarts)

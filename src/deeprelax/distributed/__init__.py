@@ -124,3 +124,81 @@ def check_same(summary: Any, group: Any = None, *, what: str = "configuration") 
 def default_timeout() -> datetime.timedelta:
     """The collective timeout the training harness uses (a missing peer ends with an error, not a hang)."""
     return datetime.timedelta(minutes=5)
+
+
+def launched_world_size() -> int:
+    """WORLD_SIZE set by ``torchrun`` / ``torch.distributed.run`` (1 when not launched by it)."""
+    import os
+
+    try:
+        return max(int(os.environ.get("WORLD_SIZE", "1")), 1)
+    except ValueError:
+        return 1
+
+
+def init_from_env(device: str = "cpu", timeout: datetime.timedelta | None = None) -> bool:
+    """Join the process group that ``torchrun`` described in the environment (gloo on CPU, NCCL on CUDA).
+
+    Returns False (and does nothing) when not launched with more than one process or already initialised.
+    A peer that does not arrive within ``timeout`` (default :func:`default_timeout`, or
+    ``$DEEPRELAX_DIST_TIMEOUT`` seconds) ends with an error instead of a hang.
+    """
+    import os
+
+    if launched_world_size() <= 1 or (dist.is_available() and dist.is_initialized()):
+        return False
+    if timeout is None:
+        seconds = os.environ.get("DEEPRELAX_DIST_TIMEOUT")
+        timeout = datetime.timedelta(seconds=float(seconds)) if seconds else default_timeout()
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    # The store: torchrun's agent hosts one (all ranks are clients); a hand-made launch has rank 0 host it.
+    # Keys go under the restart attempt, so a group restarted by torchrun never reads its dead
+    # predecessors' addresses (gloo's full-mesh connect would otherwise dial them and fail).
+    agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
+                          is_master=not agent_store and rank == 0, timeout=timeout)
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    store = dist.PrefixStore(f"deeprelax/attempt-{attempt}", store)
+    if device.startswith("cuda"):
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        dist.init_process_group("nccl", store=store, rank=rank, world_size=world, timeout=timeout,
+                                device_id=torch.device("cuda", local))
+    else:
+        dist.init_process_group("gloo", store=store, rank=rank, world_size=world, timeout=timeout)
+    return True
+
+
+def barrier(group: Any = None) -> None:
+    if is_distributed(group):
+        dist.barrier(group)
+
+
+def broadcast_object(obj: Any, src: int = 0, group: Any = None) -> Any:
+    """``obj`` of rank ``src`` on every rank."""
+    if not is_distributed(group):
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src, group=group)
+    return box[0]
+
+
+def gather_objects(obj: Any, dst: int = 0, group: Any = None) -> list[Any] | None:
+    """The list of every rank's ``obj`` on rank ``dst`` (``None`` elsewhere); ``[obj]`` in one process."""
+    if not is_distributed(group):
+        return [obj]
+    rank, size = rank_and_size(group)
+    out: list[Any] | None = [None] * size if rank == dst else None
+    dist.gather_object(obj, out, dst=dst, group=group)
+    return out
+
+
+def all_true(flag: bool, group: Any = None) -> bool:
+    """True on every rank iff ``flag`` is True on every rank (one tiny all-reduce)."""
+    if not is_distributed(group):
+        return bool(flag)
+    t = torch.tensor([0 if flag else 1], dtype=torch.int64)
+    if dist.get_backend(group) == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t, op=dist.ReduceOp.SUM, group=group)
+    return int(t.item()) == 0

@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from deeprelax.experiments.train import TrainConfig, atomic_write_text
+from deeprelax.optim import REGISTRY
+from deeprelax.optim import get as get_optimizer
 
-ORDER = ("sgd", "entropy-sgd", "hj", "heat")
+ORDER = tuple(REGISTRY)  # the registry's order: sgd, entropy-sgd, hj, heat, elastic-sgd, parle
 
 
 def default_config_path() -> Path:
@@ -56,7 +58,7 @@ def build_configs(settings: dict[str, Any], *, optimizers: Sequence[str] | None 
     configs = {}
     for name in names:
         opt = settings["optimizers"][name]
-        L = int(opt["hparams"].get("L", 0))
+        L = get_optimizer(name).inner_steps(opt["hparams"])  # the optimizer's own default L if not given
         per_epoch = max(L, 1)
         if budget % per_epoch:
             raise ValueError(f"budget {budget} is not a multiple of L = {L} for {name}; choose a budget that "

@@ -6,8 +6,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-COLORS = {"sgd": "tab:gray", "entropy-sgd": "tab:blue", "hj": "tab:red", "heat": "tab:green"}
-LABELS = {"sgd": "SGD (Nesterov)", "entropy-sgd": "Entropy-SGD", "hj": "HJ", "heat": "HEAT"}
+from deeprelax.optim import REGISTRY
+
+COLORS = {name: info.color for name, info in REGISTRY.items()}
+LABELS = {name: info.label for name, info in REGISTRY.items()}
 
 
 def plot_runs(runs: Mapping[str, Sequence[dict[str, Any]]], path: str | Path, *, title: str) -> Path:

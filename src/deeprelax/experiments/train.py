@@ -38,7 +38,8 @@ from deeprelax.nets.augment import random_crop_flip
 from deeprelax.nets.batchnorm import refresh_batchnorm
 from deeprelax.nets.datasets import IMAGE_SHAPES, ImageDataset, load_dataset
 from deeprelax.nets.sampler import MinibatchSampler
-from deeprelax.optim import OPTIMIZERS, create_optimizer, inner_steps
+from deeprelax.optim import OPTIMIZERS, REGISTRY, create_optimizer, inner_steps
+from deeprelax.optim import get as get_optimizer
 
 CHECKPOINT = "checkpoint.pt"
 SAMPLINGS = ("replacement", "shuffle")
@@ -71,6 +72,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     threads: int | None = None
+    replicas: int = 1
+    shard: bool = False
 
     def __post_init__(self) -> None:
         if self.lr_schedule is not None:
@@ -101,6 +104,14 @@ class TrainConfig:
             for k, v in self.lr_schedule.items():
                 if k < 0 or not math.isfinite(v) or v < 0:
                     raise ValueError(f"lr_schedule needs epoch >= 0 and finite lr >= 0, got {k}: {v}")
+        if isinstance(self.replicas, bool) or not isinstance(self.replicas, int) or self.replicas < 1:
+            raise ValueError(f"replicas must be a positive integer, got {self.replicas!r}")
+        if self.replicas > 1 and not get_optimizer(self.optimizer).parallel:
+            parallel = sorted(k for k, v in REGISTRY.items() if v.parallel)
+            raise ValueError(f"replicas > 1 needs a parallel optimizer ({', '.join(parallel)}), got "
+                             f"{self.optimizer!r}")
+        if not isinstance(self.shard, bool):
+            raise ValueError(f"shard must be true or false, got {self.shard!r}")
         if not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         if not (self.device == "cpu" or self.device.startswith("cuda") or self.device == "mps"):
@@ -452,6 +463,7 @@ class Trainer:
             "test_loss": test_loss,
             "test_error": test_error,
             "wall_time": self.wall_time,
+            **self._record_extras(),
         }
         self.history.append(record)
         self.save_checkpoint()
@@ -461,6 +473,10 @@ class Trainer:
             self.log(f"epoch {self.epoch:3d}  eff. epochs {record['effective_epochs']:4d}  lr {lr:<7.3g} "
                      f"train loss {record['train_loss']:.4f}  test error {test_error:6.2f} %  "
                      f"({record['wall_time']:.0f} s)")
+
+    def _record_extras(self) -> dict[str, Any]:
+        """Extra fields of an epoch's log record (the replica trainer adds its totals)."""
+        return {}
 
     def result(self) -> TrainResult:
         return TrainResult(self.config.to_dict(), list(self.history), count_parameters(self.model), self.L,

@@ -164,10 +164,14 @@ class RelaxationOptimizer(Optimizer):
     """
 
     _fold_weight_decay: ClassVar[bool] = False
+    #: torch.amp.GradScaler protocol: ``scaler.step(opt, closure)`` hands us the scaler (see ``step``)
+    _step_supports_amp_scaling: ClassVar[bool] = True
     #: constructor keywords that are options of the optimizer object, not per-group hyperparameters
     _object_options: ClassVar[tuple[str, ...]] = ("seed", "process_group")
     #: the hyperparameter schema: name → default (filled in from ``__init__``'s signature)
     hyperparameters: ClassVar[dict[str, Any]] = {}
+    #: group keys the optimizer sets itself (not constructor keywords)
+    _internal_keys: ClassVar[tuple[str, ...]] = ("outer_steps",)
     #: per-optimizer diagnostic state saved in ``state_dict`` (name → initial value)
     _diagnostic_defaults: ClassVar[dict[str, Any]] = {}
 
@@ -252,18 +256,15 @@ class RelaxationOptimizer(Optimizer):
         return int(self.param_groups[0]["L"])
 
     # -- the step ----------------------------------------------------------------------------------------
-    def _evaluate(self, closure: Closure, *, inner: bool, amp: _AmpScaling | None = None) -> Any:
-        """One closure call: zero the gradients, call it (inner-loop flag set), unscale under a GradScaler."""
+    def _evaluate(self, closure: Closure, *, inner: bool) -> Any:
+        """One closure call: zero the gradients, call it with the inner-loop flag set."""
         self.zero_grad(set_to_none=True)
         self.in_inner_loop = inner
         try:
             with torch.enable_grad():
-                loss = closure()
+                return closure()
         finally:
             self.in_inner_loop = False
-        if amp is not None:
-            amp.unscale(self)
-        return loss
 
     def _participants(self) -> list[Participants]:
         out = []
@@ -299,8 +300,11 @@ class RelaxationOptimizer(Optimizer):
         handles = [c.begin(self) for c in self._couplings]  # e.g. start the all-reduce of the anchors
         anchors: list[list[Tensor]] | None = None
         parts: list[Participants] = []
+        loss = None
         try:
-            loss = self._evaluate(closure, inner=False, amp=amp)
+            loss = self._evaluate(closure, inner=False)
+            if amp is not None:
+                amp.unscale(self)
             parts = self._participants()
             if L > 0:
                 anchors = [[x.detach().clone() for x in pt.params] for pt in parts]
@@ -321,6 +325,8 @@ class RelaxationOptimizer(Optimizer):
             directions = c.apply(self, parts, directions, h)
         for pt, dirs in zip(parts, directions):
             self._outer_update(pt, dirs)
+        for c, h in zip(self._couplings, handles):
+            c.after_update(self, parts, h)  # e.g. EASGD's elastic move towards its centre variable
         for group in self.param_groups:
             group["outer_steps"] += 1
         if amp is not None:
@@ -336,7 +342,11 @@ class RelaxationOptimizer(Optimizer):
                 x.copy_(a)
 
     def _inner_call(self, closure: Closure, amp: _AmpScaling | None) -> Any:
-        return self._evaluate(closure, inner=True, amp=amp)
+        """An inner-loop closure call (gradients unscaled, and overflow checked, under a GradScaler)."""
+        loss = self._evaluate(closure, inner=True)
+        if amp is not None:
+            amp.unscale(self)
+        return loss
 
     def _estimate(self, parts: list[Participants], anchors: list[list[Tensor]] | None, closure: Closure,
                   L: int, amp: _AmpScaling | None) -> list[list[Tensor]]:
@@ -398,7 +408,7 @@ class RelaxationOptimizer(Optimizer):
             cls = todo.pop()
             todo.extend(cls.__subclasses__())
             names |= set(cls.hyperparameters)
-        return names - set(self.hyperparameters) - {"outer_steps", "params", "param_names"}
+        return names - set(self.hyperparameters) - set(self._internal_keys) - {"params", "param_names"}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state written by ``state_dict``, after validating it with the constructor's checks.

@@ -87,8 +87,70 @@ class ElasticCoupling:
             out.append(kernel(pt.params, dirs, refs, rho))
         return out
 
+    def after_update(self, opt: RelaxationOptimizer, parts: list[Participants], handle: Any) -> None:
+        pass
+
     def state_dict(self) -> dict[str, Any]:
         return {"reference": self.reference}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+
+class CenterCoupling:
+    r"""EASGD's centre variable x̃ (Zhang, Choromanska & LeCun 2015, synchronous, communication period τ).
+
+    Every τ-th outer step, with the replicas' values x_a before that step's update::
+
+        x_a ← x_a − η ∇f(x_a) − α (x_a − x̃)          (the elastic move follows the optimizer's own update)
+        x̃  ← x̃ + α Σ_b (x_b − x̃)  =  x̃ + n α (x̄ − x̃)
+
+    α is the moving rate (EASGD's α = ηρ; their β = nα ≈ 0.9); between communications the replicas take
+    plain steps. x̃ starts at the mean of the replicas' initial parameters and is kept, identical, on every
+    rank (it is in the optimizer's ``state_dict``).
+    """
+
+    def __init__(self, process_group: Any, moving_rate: float, period: int) -> None:
+        self.process_group, self.alpha, self.period = process_group, float(moving_rate), int(period)
+        self.center: list[Tensor] | None = None
+
+    @staticmethod
+    def _all_params(opt: RelaxationOptimizer) -> list[Tensor]:
+        return [p for g in opt.param_groups for p in g["params"]]
+
+    def _communicates(self, opt: RelaxationOptimizer) -> bool:
+        return opt.param_groups[0]["outer_steps"] % self.period == 0
+
+    def begin(self, opt: RelaxationOptimizer) -> Any:
+        params = self._all_params(opt)
+        if self.center is None:  # x̃₀ = mean of the initial replicas
+            self.center = [t.clone() for t in distributed.mean(params, self.process_group)]
+        if not self._communicates(opt):
+            return None
+        before = [p.detach().clone() for p in params]
+        return before, distributed.start_mean(params, self.process_group)
+
+    def abandon(self, opt: RelaxationOptimizer, handle: Any) -> None:
+        if handle is not None:
+            distributed.finish_mean(handle[1])
+
+    def apply(self, opt: RelaxationOptimizer, parts: list[Participants], directions: list[list[Tensor]],
+              handle: Any) -> list[list[Tensor]]:
+        return directions
+
+    def after_update(self, opt: RelaxationOptimizer, parts: list[Participants], handle: Any) -> None:
+        if handle is None or self.center is None:
+            return
+        before, work = handle
+        xbar = distributed.finish_mean(work)
+        _, n = distributed.rank_and_size(self.process_group)
+        for p, x, m, c in zip(self._all_params(opt), before, xbar, self.center):
+            p.sub_(torch.sub(x, c), alpha=self.alpha)   # x_a ← x_a − α (x_a − x̃)
+            c.add_(torch.sub(m, c), alpha=n * self.alpha)  # x̃ ← x̃ + nα (x̄ − x̃)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"center": None if self.center is None else [c.clone() for c in self.center]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        center = state.get("center")
+        self.center = None if center is None else [c.clone() for c in center]

@@ -21,7 +21,8 @@ from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
 from deeprelax.optim._relaxation import RelaxationOptimizer
-from deeprelax.optim.elastic import ElasticCoupling
+from deeprelax.optim._validation import check_choice, check_int, check_unit_interval
+from deeprelax.optim.elastic import CenterCoupling, ElasticCoupling
 
 
 class ElasticSGD(RelaxationOptimizer):
@@ -32,18 +33,33 @@ class ElasticSGD(RelaxationOptimizer):
         lr, momentum, nesterov, dampening, weight_decay: as ``torch.optim.SGD``.
         rho: elastic coupling ρ₀ (≥ 0); rho_max: optional cap of the scoped ρ_t.
         scoping: ρ_t = ρ₀(1 + scoping)^t, t = outer steps taken (default 0: constant ρ, as EASGD).
+        center: ``"mean"`` (x̄ = the replicas' mean, every step: Parle's form) or ``"easgd"`` (EASGD's own
+            centre variable x̃, moved every ``period`` steps with ``moving_rate`` α; see
+            :class:`~deeprelax.optim.elastic.CenterCoupling`; ρ is then unused).
         foreach: use the ``torch._foreach`` fast path (default: on accelerators only).
         process_group: the replicas' process group (default: the default group; none initialised: one
             process, x̄ = x).
     """
 
+    _internal_keys = ("outer_steps", "L")  # L = 0 always: no inner loop
+    _object_options = ("process_group", "center", "moving_rate", "period")
+
     def __init__(self, params: ParamsT, lr: float | Tensor = 0.1, *, momentum: float = 0.9,
                  nesterov: bool = True, dampening: float = 0.0, weight_decay: float = 0.0,
                  rho: float = 1.0, rho_max: float | None = 10.0, scoping: float = 0.0,
-                 foreach: bool | None = None, process_group: Any = None) -> None:
+                 foreach: bool | None = None, center: str = "mean", moving_rate: float = 0.1,
+                 period: int = 1, process_group: Any = None) -> None:
+        check_choice("center", center, ("mean", "easgd"))
+        check_unit_interval("moving_rate", moving_rate)
+        check_int("period", period, minimum=1)
         hp = {k: v for k, v in locals().items() if k in ElasticSGD.hyperparameters}
+        if center == "easgd":
+            hp["rho"] = 0.0  # the elastic force is the centre's move, not a term of the direction
         super().__init__(params, dict(hp, L=0))
-        self._couplings.append(ElasticCoupling(process_group))
+        if center == "easgd":
+            self._couplings.append(CenterCoupling(process_group, moving_rate, period))
+        else:
+            self._couplings.append(ElasticCoupling(process_group))
         self._check_replicas_agree(process_group)
 
     def _validate_group(self, group: dict[str, Any]) -> None:

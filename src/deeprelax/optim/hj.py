@@ -187,7 +187,7 @@ class HJ(RelaxationOptimizer):
 
     def _check_uphill(self, ps: list[list[Tensor]], p0: list[list[Tensor]]) -> None:
         """Warn (once) when ⟨p_L, p₀⟩ < 0 persistently: the truncated iterate points uphill."""
-        dot = sum((torch.sum(a.double() * b.double()).cpu()
+        dot = sum((torch.dot(a.reshape(-1), b.reshape(-1)).double().cpu()
                    for gp, g0 in zip(ps, p0) for a, b in zip(gp, g0)), torch.zeros((), dtype=torch.float64))
         indicator = 1.0 if float(dot) < 0 else 0.0
         self._diagnostics["uphill"] = U = 0.9 * self._diagnostics["uphill"] + 0.1 * indicator

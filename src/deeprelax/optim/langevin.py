@@ -123,9 +123,11 @@ def langevin_foreach(params: list[Tensor], anchors: list[Tensor], means: list[Te
 
 
 def _sq_distance(params: list[Tensor], anchors: list[Tensor]) -> Tensor:
+    """|y − x|² summed over the tensors (a diagnostic: native precision, one pass per tensor)."""
     if not params:
         return torch.zeros((), dtype=torch.float64)
-    return sum(torch.sub(y, x).double().pow(2).sum().cpu() for y, x in zip(params, anchors))  # type: ignore[return-value]
+    norms = torch._foreach_norm(torch._foreach_sub(params, anchors))
+    return torch.stack([n.double().cpu() for n in norms]).pow(2).sum()
 
 
 # ------------------------------------------------------------------------------------- the estimator
