@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from deeprelax.cli._common import (
+    HPARAMS,
     add_data_arguments,
     add_hparam_arguments,
     add_runtime_arguments,
     hparams_from,
     parse_key_values,
+    positive_int,
+    read_json_file,
+    seed_int,
 )
 
 NAME = "train"
 HELP = "train a network (mnistfc, lenet, allcnn) with SGD, Entropy-SGD, HJ or HEAT"
 ORDER = 20
-DESCRIPTION = """Train one network with one optimizer. Writes OUT/log.jsonl, OUT/log.csv, OUT/error.png
-(validation error vs effective epochs), OUT/result.json and, after every epoch, OUT/checkpoint.pt
-(atomically); --resume continues an interrupted run exactly. Example:
+DESCRIPTION = """Train one network with one optimizer. Writes OUT/config.json, OUT/log.jsonl, OUT/log.csv,
+OUT/error.png (validation error vs effective epochs), OUT/result.json (with the torch version, threads and
+CPU capability the numbers depend on) and, after every epoch, OUT/checkpoint.pt, every file atomically;
+OUT is locked for the whole run. --resume continues an interrupted run exactly; a folder holding an earlier
+run is refused unless --resume or --overwrite. Example:
   deeprelax train --model lenet --optimizer entropy-sgd --L 20 --lr 1 --gamma 1e-4 --scoping 1e-3 \\
-      --epochs 4 --lr-schedule 0:1,2:0.1,3:0.01 --data mnist --data-dir /work/shared/data/mnist \\
-      --out runs/esgd"""
+      --epochs 4 --lr-schedule 0:1,2:0.1,3:0.01 --data mnist --data-dir DIR --out runs/esgd
+(DIR holds the MNIST files; without --data-dir they are downloaded into $DEEPRELAX_DATA.)"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,26 +40,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "variant=original")
     parser.add_argument("--optimizer", default=None, help="sgd, entropy-sgd, hj or heat (default: sgd)")
     add_hparam_arguments(parser)
-    parser.add_argument("--epochs", type=int, default=None, help="outer epochs (default 10)")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="outer epochs (default 10)")
     parser.add_argument("--lr-schedule", default=None, metavar="E:LR,...",
                         help="piecewise-constant outer lr, e.g. 0:1,2:0.1,4:0.01 (0-based epochs)")
-    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--batch-size", type=positive_int, default=None)
     parser.add_argument("--sampling", choices=["replacement", "shuffle"], default=None,
                         help="minibatches drawn with replacement (reference) or shuffled passes")
-    parser.add_argument("--steps-per-epoch", type=int, default=None,
+    parser.add_argument("--steps-per-epoch", type=positive_int, default=None,
                         help="outer steps per epoch (default: ceil(N_train / batch))")
     add_data_arguments(parser, default=None)
-    parser.add_argument("--n-train", type=int, default=None, help="use only the first N training images")
-    parser.add_argument("--n-test", type=int, default=None, help="use only the first N test images")
+    parser.add_argument("--n-train", type=positive_int, default=None,
+                        help="use only the first N training images")
+    parser.add_argument("--n-test", type=positive_int, default=None, help="use only the first N test images")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                         help="random crop + flip (CIFAR)")
-    parser.add_argument("--dry-feed-batches", type=int, default=None,
+    parser.add_argument("--dry-feed-batches", type=positive_int, default=None,
                         help="batches fed to re-estimate BatchNorm before evaluating (default: all "
                              "training data)")
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--seed", type=seed_int, default=None, help="an integer in [0, 2**63)")
     add_runtime_arguments(parser)
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    mode.add_argument("--overwrite", action="store_true",
+                      help="delete an earlier run's files in OUT (its checkpoint too) and start over")
+    parser.add_argument("--allow-env-change", action="store_true",
+                        help="let --resume continue under another torch version, thread count, CPU "
+                             "capability or device (no longer bit-exact; recorded in result.json)")
 
 
 def build_config(args: argparse.Namespace):
@@ -63,9 +74,16 @@ def build_config(args: argparse.Namespace):
 
     base: dict = {}
     if args.config:
-        with open(args.config) as f:
-            doc = json.load(f)
-        base = dict(doc.get("train", doc))
+        doc = read_json_file(args.config, "--config")
+        if isinstance(doc, dict) and "train" in doc:
+            doc = doc["train"]
+        if not isinstance(doc, dict):
+            raise ValueError(f"--config {args.config}: expected a JSON object (a training config or a "
+                             f"Table-1 cell file), got {type(doc).__name__} {doc!r:.60}")
+        base = dict(doc)
+        for key in ("hparams", "model_options"):
+            if key in base and not isinstance(base[key], dict):
+                raise ValueError(f"--config {args.config}: {key} must be a JSON object, got {base[key]!r}")
     if args.model is not None:
         base["model"] = args.model
     if args.model_option:
@@ -74,7 +92,21 @@ def build_config(args: argparse.Namespace):
         if base.get("optimizer") not in (None, args.optimizer):
             base["hparams"] = {}  # another optimizer's hyperparameters do not carry over
         base["optimizer"] = args.optimizer
-    base["hparams"] = {**base.get("hparams", {}), **hparams_from(args)}
+    given = hparams_from(args)
+    if given:
+        from deeprelax.experiments.train import optimizer_hparam_names
+        from deeprelax.optim import OPTIMIZERS
+
+        name = str(base.get("optimizer", "sgd")).lower().replace("_", "-")
+        if name in OPTIMIZERS:
+            accepted = optimizer_hparam_names(name)
+            unknown = [k for k in given if k not in accepted]
+            if unknown:
+                flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+                takes = ", ".join("--" + k.replace("_", "-") for k in sorted(accepted)
+                                  if k in {*HPARAMS, "nesterov"})
+                raise ValueError(f"{flags}: not a hyperparameter of optimizer {name!r} (it takes {takes})")
+    base["hparams"] = {**base.get("hparams", {}), **given}
     if args.lr_schedule is not None:
         base["lr_schedule"] = parse_lr_schedule(args.lr_schedule)
     for key in ("epochs", "batch_size", "sampling", "steps_per_epoch", "data", "data_dir", "n_train",
@@ -87,18 +119,12 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from deeprelax.experiments.train import NonFiniteLossError, train
-    from deeprelax.nets.idx import DataFileError
+    from deeprelax.experiments.train import train
 
-    try:
-        cfg = build_config(args)
-        result = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
-    except (ValueError, FileExistsError, DataFileError) as exc:
-        print(f"deeprelax train: error: {exc}", file=sys.stderr)
-        return 2
-    except NonFiniteLossError as exc:
-        print(f"deeprelax train: stopped: {exc}", file=sys.stderr)
-        return 1
+    # errors (ValueError, OSError, the harness's own) are reported by the boundary in deeprelax.cli.main
+    cfg = build_config(args)
+    result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite,
+                   allow_env_change=args.allow_env_change, progress=not args.no_progress)
     s = result.summary()
     print(f"final validation error {s['final_error']:.2f} % (best {s['best_error']:.2f} % at "
           f"{s['best_effective_epochs']} effective epochs) after {s['effective_epochs']} effective epochs, "
