@@ -59,6 +59,8 @@ __all__ = ["CHECKPOINT", "CheckpointError", "CheckpointWriteError", "NonFiniteLo
            "parse_lr_schedule", "train"]
 
 CHECKPOINT = "checkpoint.pt"
+_UNTOUCHED = ("it was left untouched: restore it from a backup, or pass --overwrite (overwrite=True) to "
+              "delete it and start the run over")
 SAMPLINGS = ("replacement", "shuffle")
 
 
@@ -502,12 +504,11 @@ class Trainer:
                     f"refusing to load {path}: it holds objects other than tensors and plain containers, "
                     f"which a deeprelax checkpoint never does (it may be tampered with); it was not "
                     f"loaded") from exc
-            raise CheckpointError(f"{path} is truncated or corrupt ({_first_line(exc)}); it was left "
-                                  f"untouched: move it away and pass --overwrite to start over") from exc
+            raise CheckpointError(f"{path} is truncated or corrupt ({_first_line(exc)}); "
+                                  f"{_UNTOUCHED}") from exc
         except Exception as exc:  # noqa: BLE001 - any parse failure of the file means "corrupt"
             raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__}: "
-                                  f"{_first_line(exc) or 'end of file'}); it was left untouched: move it "
-                                  f"away and pass --overwrite to start over") from exc
+                                  f"{_first_line(exc) or 'end of file'}); {_UNTOUCHED}") from exc
         if not isinstance(state, dict):
             raise CheckpointError(f"{path} is not a deeprelax training checkpoint (it holds a "
                                   f"{type(state).__name__})")

@@ -45,8 +45,8 @@ def create_model(name: str, **options: Any) -> nn.Module:
                          f"{', '.join(sorted(accepted))}")
     try:
         return MODELS[key](**options)
-    except TypeError as exc:
-        raise ValueError(f"model {name!r} options {options}: {exc}") from exc
+    except (TypeError, ValueError) as exc:  # a value of the wrong type or range
+        raise ValueError(f"model {name!r} with options {options}: {exc}") from exc
 
 
 def count_parameters(model: nn.Module) -> int:
