@@ -251,3 +251,13 @@ def test_error_line_names_the_file_and_stays_on_one_line():
     assert error_line(OSError(errno.EXDEV, "Invalid cross-device link", "a", None, "b")) == \
         "Invalid cross-device link (a -> b)"
     assert "\n" not in error_line(ValueError("two\nlines"))
+
+
+def test_create_model_names_unknown_and_mistyped_options():
+    from deeprelax.nets import create_model, model_option_names
+
+    assert {"dropout", "bn", "fc_bn"} <= model_option_names("lenet")
+    with pytest.raises(ValueError, match="no option.*foo.*its options are"):
+        create_model("lenet", foo=1)
+    with pytest.raises(ValueError, match="lenet"):
+        create_model("lenet", dropout="abc")

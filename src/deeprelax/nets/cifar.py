@@ -77,8 +77,8 @@ def _as_uint8_pixels(x: np.ndarray, source: str) -> np.ndarray:
             bad |= np.isfinite(x) & (x != np.round(x))
         if bad.any():
             v = x.reshape(-1)[np.flatnonzero(bad.reshape(-1))[0]]
-            raise DataFileError(f"{source}: pixel value {v!r} (dtype {x.dtype}) is not an integer in 0…255; "
-                                f"CIFAR-10 pixels are uint8")
+            raise DataFileError(f"{source}: pixel value {v.item()!r} (dtype {x.dtype}) is not an integer in "
+                                f"0…255; CIFAR-10 pixels are uint8")
     return x.astype(np.uint8)
 
 
