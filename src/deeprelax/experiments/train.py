@@ -327,11 +327,7 @@ class Trainer:
         self.n_train = len(self.x_train)
 
         self._seed_everything(config.seed)
-        self.model = create_model(config.model, **config.model_options).to(self.device)
-        try:
-            self.optimizer = create_optimizer(config.optimizer, self.model.parameters(), **config.hparams)
-        except TypeError as exc:  # a value of the wrong type; the names were checked by TrainConfig
-            raise ValueError(f"hparams for {config.optimizer}: {exc}") from exc
+        self.model, self.optimizer = build_model_and_optimizer(config, self.device)
         self.L = inner_steps(self.optimizer)
         self.base_lr = float(self.optimizer.param_groups[0]["lr"])
         self.sampler = MinibatchSampler(self.n_train, config.batch_size,
@@ -686,6 +682,18 @@ class Trainer:
 def _derived_seed(seed: int, stream: int) -> int:
     """Independent seeds for the sampler and augmentation streams, derived from the run's seed."""
     return int(np.random.SeedSequence([seed, stream]).generate_state(1, dtype=np.uint64)[0] % 2**63)
+
+
+def build_model_and_optimizer(config: TrainConfig, device: torch.device | str = "cpu"
+                              ) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """The run's network (on ``device``) and its optimizer; invalid options or hyperparameter values raise
+    ``ValueError`` naming them."""
+    model = create_model(config.model, **config.model_options).to(device)
+    try:
+        optimizer = create_optimizer(config.optimizer, model.parameters(), **config.hparams)
+    except TypeError as exc:  # a value of the wrong type; the names were checked by TrainConfig
+        raise ValueError(f"hparams for {config.optimizer}: {exc}") from exc
+    return model, optimizer
 
 
 def _available_device(name: str) -> torch.device:
