@@ -91,14 +91,16 @@ def test_compare_and_table1_folders_are_locked(tmp_path, capsys):
     with RunLock(tmp_path / "cmp"):
         with pytest.raises(RunLockedError, match="in use by another compare run"):
             run_compare(configs, tmp_path / "cmp", jobs=1, log=None)
-        assert main(["compare", "--optimizers", "sgd", "--budget", "1", "--out", str(tmp_path / "cmp")]) == 2
+        assert main(["compare", "--optimizers", "sgd", "--budget", "1", "--n-train", "64",
+                     "--steps-per-epoch", "1", "--out", str(tmp_path / "cmp")]) == 2  # tiny if unlocked
         assert "in use by another compare run" in last_err(capsys)
     (tmp_path / "cmp" / "results.json").write_text("{}")
     with pytest.raises(FileExistsError, match="earlier compare run"):
         run_compare(configs, tmp_path / "cmp", jobs=1, log=None)
     with RunLock(tmp_path / "cell"):
-        assert main(["table1", "--model", "lenet", "--optimizer", "sgd", "--seeds", "0", "--out",
-                     str(tmp_path / "cell")]) == 2
+        assert main(["table1", "--model", "lenet", "--optimizer", "sgd", "--seeds", "0", "--data",
+                     "mnist-subset", "--epochs", "1", "--steps-per-epoch", "1", "--dry-feed-batches", "1",
+                     "--no-progress", "--out", str(tmp_path / "cell")]) == 2
         assert "in use by another table1 cell" in last_err(capsys)
 
 
