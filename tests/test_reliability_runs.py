@@ -209,3 +209,5 @@ def test_resume_under_another_environment_is_refused_unless_allowed(tmp_path, ca
     env = json.loads((out / "result.json").read_text())["environment"]
     assert env["changes_at_resume"][0]["after_epoch"] == 1
     assert list(env["changes_at_resume"][0]["changed"]) == ["cpu_capability"]
+    # a finished run trains no further: "resuming" it under other threads changes nothing and is allowed
+    assert main(["train", *TINY, "--epochs", "2", "--threads", "2", "--resume", "--out", str(out)]) == 0

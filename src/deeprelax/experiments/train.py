@@ -10,7 +10,10 @@ The harness counts the closure calls (true gradient evaluations) and reports bot
 Each epoch: set the outer learning rate from the schedule (piecewise constant, ``{epoch: lr}``), run the
 outer steps, re-estimate the BatchNorm statistics on training data ("dry feed"), evaluate on the test split,
 append a record to ``log.jsonl`` / ``log.csv``, and atomically write ``checkpoint.pt`` (temporary file, fsync,
-``os.replace``). The checkpoint holds the model, the optimizer state (all its buffers and the scoping
+``os.replace``; every other run file too). The output folder is locked for the whole run (``OUT/.lock``), a
+folder holding an earlier run is refused unless ``resume`` or ``overwrite``, and ``result.json`` records the
+environment (torch version, threads, CPU capability) that bit-exact reproduction needs; see
+``docs/reliability.md``. The checkpoint holds the model, the optimizer state (all its buffers and the scoping
 counter), the sampler, the RNG states of torch (CPU and CUDA), numpy and ``random``, the counters and the
 history, so :meth:`Trainer.run` with ``resume=True`` continues exactly where an uninterrupted run would be.
 """
@@ -427,7 +430,9 @@ class Trainer:
             raise CheckpointError(f"{source} is not a deeprelax training checkpoint (it lacks "
                                   f"{', '.join(missing)})")
         self._check_compatible(state["config"])
-        changes = environment_changes(state.get("environment"), self.environment)
+        finished = isinstance(state["epoch"], int) and state["epoch"] >= self.config.epochs
+        # a finished run trains no further: the environment cannot change its numbers
+        changes = {} if finished else environment_changes(state.get("environment"), self.environment)
         if changes:
             what = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items())
             if not allow_env_change:
@@ -591,6 +596,8 @@ class Trainer:
         with lock:
             if self.writes_files:
                 self._prepare_out(resume=resume, overwrite=overwrite, allow_env_change=allow_env_change)
+            elif resume:  # a replica that reads the checkpoint but writes nothing
+                self.load_checkpoint(allow_env_change=allow_env_change)
             return self._train()
 
     def _report(self, msg: str) -> None:
