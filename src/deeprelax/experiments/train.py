@@ -433,6 +433,9 @@ class Trainer:
         finished = isinstance(state["epoch"], int) and state["epoch"] >= self.config.epochs
         # a finished run trains no further: the environment cannot change its numbers
         changes = {} if finished else environment_changes(state.get("environment"), self.environment)
+        if not finished and "environment" not in state and self.log:
+            self.log(f"WARNING: {source} records no environment (written by an older deeprelax): a resume "
+                     f"is bit-exact only with the torch version, threads and CPU of the original run")
         if changes:
             what = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items())
             if not allow_env_change:
