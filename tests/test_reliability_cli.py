@@ -83,10 +83,11 @@ def test_malformed_device(capsys, tmp_path):
     ('{"lr_schedule": {"1": 0.1, "01": 0.2}}', "twice"), ('{"seed": 1, "seed": 2}', "twice"),
     ('{"epochs": 2', "not valid JSON"), ('{"optimizer": 3}', "optimizer"), ('{"data": []}', "data"),
     ('{"seed": -1}', "seed"), ('{"modle": "lenet"}', "modle"), ("", "not valid JSON"),
+    ('{"model": "\udcff"}'.encode("utf-8", "surrogateescape"), "not valid JSON"),  # not UTF-8
 ])
 def test_malformed_config(capsys, tmp_path, text, needle):
     cfg = tmp_path / "c.json"
-    cfg.write_text(text)
+    cfg.write_bytes(text if isinstance(text, bytes) else text.encode())
     fails(capsys, ["train", "--config", str(cfg), *CHEAP, "--out", str(tmp_path / "o")], needle)
 
 

@@ -52,10 +52,10 @@ def read_json_file(path: str, what: str) -> Any:
             out[k] = v
         return out
 
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    with open(path, "rb") as f:
+        raw = f.read()
     try:
-        return json.loads(text, object_pairs_hook=no_duplicates)
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         raise ValueError(f"{what} {path} is not valid JSON: {exc}") from None
 

@@ -41,9 +41,9 @@ def load_compare_config(path: str | Path | None = None) -> dict[str, Any]:
     ``OSError``; a file that is not JSON, or lacks ``budget`` / ``optimizers``, is a ``ValueError`` naming
     it."""
     path = Path(path or default_config_path())
-    text = path.read_text()
+    raw = path.read_bytes()
     try:
-        doc = json.loads(text)
+        doc = json.loads(raw.decode("utf-8"))
     except ValueError as exc:
         raise ValueError(f"compare settings {path} are not valid JSON: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("optimizers"), dict) or "budget" not in doc:
