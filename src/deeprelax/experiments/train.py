@@ -59,7 +59,7 @@ from deeprelax.optim import OPTIMIZERS, create_optimizer, inner_steps
 
 __all__ = ["CHECKPOINT", "CheckpointError", "CheckpointWriteError", "NonFiniteLossError", "RunLockedError",
            "TrainConfig", "TrainResult", "Trainer", "atomic_write_bytes", "atomic_write_text",
-           "parse_lr_schedule", "train"]
+           "build_model_and_optimizer", "check_run_folder", "parse_lr_schedule", "train"]
 
 CHECKPOINT = "checkpoint.pt"
 _UNTOUCHED = ("it was left untouched: restore it from a backup, or pass --overwrite (overwrite=True) to "
@@ -302,6 +302,8 @@ class Trainer:
         progress: show a tqdm progress bar.
         on_step: ``on_step(trainer, epoch, step)`` after every outer step (0-based; tests use it).
         log: where one-line epoch summaries go (``None``: silent).
+        lock: a :class:`~deeprelax.experiments.runfiles.RunLock` on ``out`` that the caller holds already
+            (otherwise :meth:`run` takes one).
 
     Files: every write into ``out`` goes through the ``_write_*`` / ``save_checkpoint`` / ``plot`` methods
     below and only when :attr:`writes_files` is true (a multi-replica run sets it on rank 0 only).
@@ -310,11 +312,12 @@ class Trainer:
     def __init__(self, config: TrainConfig, out: str | Path | None = None, *,
                  dataset: ImageDataset | None = None, progress: bool = True,
                  on_step: Callable[[Trainer, int, int], None] | None = None,
-                 log: Callable[[str], None] | None = print) -> None:
+                 log: Callable[[str], None] | None = print, lock: RunLock | None = None) -> None:
         self.config = config
         self.out = Path(out) if out is not None else None
         self.progress, self.on_step, self.log = progress, on_step, log
         self.writes_files = self.out is not None
+        self._lock = lock  # a lock on ``out`` the caller already holds (see :func:`train`)
         self.device = _available_device(config.device)
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -545,37 +548,21 @@ class Trainer:
         """Check what ``out`` holds (under the lock), resume or clear it, write the config."""
         assert self.out is not None
         ckpt = self.out / CHECKPOINT
-        earlier = [n for n in (*RUN_FILES, CHECKPOINT) if (self.out / n).exists()]
+        earlier = check_run_folder(self.out, resume=resume, overwrite=overwrite)
         if overwrite:
             for n in earlier:
                 (self.out / n).unlink()
             if earlier and self.log:
                 self.log(f"--overwrite: removed {', '.join(earlier)} of an earlier run in {self.out}")
         elif ckpt.exists():
-            if not resume:
-                raise FileExistsError(f"{ckpt} exists: pass resume=True (--resume) to continue that run, "
-                                      f"overwrite=True (--overwrite) to start over, or choose another "
-                                      f"output folder")
             if self.load_checkpoint(allow_env_change=allow_env_change) and self.log:
                 self.log(f"resuming {self.out} after epoch {self.epoch}")
             if self.epoch > self.config.epochs:
                 raise ValueError(f"cannot resume with epochs = {self.config.epochs}: {ckpt} already holds "
                                  f"{self.epoch} epochs; resume with epochs >= {self.epoch} (--epochs), or "
                                  f"choose another output folder")
-        elif earlier and not (resume and self._died_before_first_epoch(earlier)):
-            raise FileExistsError(f"{self.out} holds files of an earlier run ({', '.join(earlier)}) but no "
-                                  f"{CHECKPOINT} to resume from: pass overwrite=True (--overwrite) to "
-                                  f"replace them, or choose another output folder")
         self._write_config()
         self._write_logs()
-
-    def _died_before_first_epoch(self, earlier: list[str]) -> bool:
-        """A run killed during its first epoch leaves config.json and an empty log.jsonl only: resuming it
-        starts it over (nothing is lost)."""
-        if not set(earlier) <= {"config.json", "log.jsonl"}:
-            return False
-        log = self.out / "log.jsonl"
-        return not log.exists() or log.stat().st_size == 0
 
     # -- the loop -----------------------------------------------------------------------------------------
     def run(self, *, resume: bool = False, overwrite: bool = False,
@@ -594,8 +581,9 @@ class Trainer:
         if resume and overwrite:
             raise ValueError("resume and overwrite exclude each other (--resume continues the run in the "
                              "folder, --overwrite deletes it)")
+        held = self._lock is not None and self._lock.held
         lock = (RunLock(self.out, what="training run", report=self._report)
-                if self.writes_files else contextlib.nullcontext())
+                if self.writes_files and not held else contextlib.nullcontext())
         with lock:
             if self.writes_files:
                 self._prepare_out(resume=resume, overwrite=overwrite, allow_env_change=allow_env_change)
@@ -706,6 +694,31 @@ def build_model_and_optimizer(config: TrainConfig, device: torch.device | str = 
     return model, optimizer
 
 
+def check_run_folder(out: str | Path, *, resume: bool, overwrite: bool) -> list[str]:
+    """The earlier run's files in ``out`` (run files and checkpoint); ``FileExistsError`` if starting here
+    would overwrite them: a checkpoint without ``resume`` or ``overwrite``, or run files without a checkpoint
+    unless ``overwrite`` (or ``resume`` of a run killed in its first epoch: only ``config.json`` and an
+    empty ``log.jsonl``, nothing to lose)."""
+    out = Path(out)
+    earlier = [n for n in (*RUN_FILES, CHECKPOINT) if (out / n).exists()]
+    if overwrite or not earlier:
+        return earlier
+    if CHECKPOINT in earlier:
+        if not resume:
+            raise FileExistsError(f"{out / CHECKPOINT} exists: pass resume=True (--resume) to continue that "
+                                  f"run, overwrite=True (--overwrite) to start over, or choose another "
+                                  f"output folder")
+        return earlier
+    log = out / "log.jsonl"
+    died_in_first_epoch = set(earlier) <= {"config.json", "log.jsonl"} and (
+        not log.exists() or log.stat().st_size == 0)
+    if not (resume and died_in_first_epoch):
+        raise FileExistsError(f"{out} holds files of an earlier run ({', '.join(earlier)}) but no "
+                              f"{CHECKPOINT} to resume from: pass overwrite=True (--overwrite) to replace "
+                              f"them, or choose another output folder")
+    return earlier
+
+
 def _available_device(name: str) -> torch.device:
     """``torch.device(name)``, or ``ValueError`` when this machine has no such device."""
     dev = torch.device(name)
@@ -730,8 +743,24 @@ def _first_line(exc: BaseException) -> str:
 
 def train(config: TrainConfig, out: str | Path | None = None, *, resume: bool = False,
           overwrite: bool = False, allow_env_change: bool = False, **kwargs: Any) -> TrainResult:
-    """Convenience wrapper: ``Trainer(config, out, **kwargs).run(resume=..., overwrite=...,
-    allow_env_change=...)``."""
-    return Trainer(config, out, **kwargs).run(resume=resume, overwrite=overwrite,
-                                              allow_env_change=allow_env_change)
+    """``Trainer(config, out, **kwargs).run(resume=..., overwrite=..., allow_env_change=...)``, with ``out``
+    locked and checked *before* the data are loaded, so a locked or occupied folder is refused at once."""
+    if out is None:
+        return Trainer(config, out, **kwargs).run(resume=resume, overwrite=overwrite,
+                                                  allow_env_change=allow_env_change)
+    if resume and overwrite:
+        raise ValueError("resume and overwrite exclude each other (--resume continues the run in the "
+                         "folder, --overwrite deletes it)")
+    log = kwargs.get("log", print)
+
+    def report(msg: str) -> None:
+        if log:
+            log(f"WARNING: {msg}")
+        else:
+            warnings.warn(msg, RuntimeWarning, stacklevel=4)
+
+    with RunLock(out, what="training run", report=report) as lock:
+        check_run_folder(out, resume=resume, overwrite=overwrite)
+        return Trainer(config, out, lock=lock, **kwargs).run(resume=resume, overwrite=overwrite,
+                                                             allow_env_change=allow_env_change)
 
