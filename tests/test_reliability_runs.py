@@ -211,3 +211,21 @@ def test_resume_under_another_environment_is_refused_unless_allowed(tmp_path, ca
     assert list(env["changes_at_resume"][0]["changed"]) == ["cpu_capability"]
     # a finished run trains no further: "resuming" it under other threads changes nothing and is allowed
     assert main(["train", *TINY, "--epochs", "2", "--threads", "2", "--resume", "--out", str(out)]) == 0
+
+
+def test_occupied_or_locked_folders_are_refused_before_the_data_are_loaded(tmp_path, monkeypatch):
+    import deeprelax.experiments.train as tr
+
+    def no_loading(*a, **k):
+        raise AssertionError("the data were loaded before the folder was checked")
+
+    monkeypatch.setattr(tr, "load_dataset", no_loading)
+    c = TrainConfig(**CFG, epochs=1)
+    with RunLock(tmp_path / "locked"), pytest.raises(RunLockedError):
+        train(c, tmp_path / "locked", progress=False, log=None)
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "result.json").write_text("{}")
+    with pytest.raises(FileExistsError, match="earlier run"):
+        train(c, tmp_path / "old", resume=True, progress=False, log=None)
+    with pytest.raises(NotADirectoryError):
+        train(c, "/dev/null/x", progress=False, log=None)
