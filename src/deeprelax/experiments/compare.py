@@ -26,7 +26,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from deeprelax.experiments.runfiles import RUN_FILES, RunLock
+from deeprelax.experiments.runfiles import RUN_FILES, RunLock, atomic_savefig
 from deeprelax.experiments.train import TrainConfig, atomic_write_text
 
 ORDER = ("sgd", "entropy-sgd", "hj", "heat")
@@ -168,7 +168,8 @@ def write_report(results: dict[str, dict[str, Any]], configs: dict[str, TrainCon
     budget = rows[0]["effective_epochs"] if rows else 0
     title = (f"{first.model} on {first.data}: validation error at equal budgets of {budget} effective "
              f"epochs (seed {first.seed})")
-    plot_runs({n: r["history"] for n, r in results.items()}, out / "compare.png", title=title)
+    atomic_savefig(lambda tmp: plot_runs({n: r["history"] for n, r in results.items()}, tmp, title=title),
+                   out / "compare.png")
     n_train = rows[0]["n_train"] if rows else 0
     settings = "\n".join(
         f"- **{n}**: `{json.dumps(c.hparams)}`, {c.epochs} epochs, lr schedule (epoch: lr) "
