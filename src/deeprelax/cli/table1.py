@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
             overrides[key] = v
     out = args.out or f"runs/table1/{args.model}-{args.optimizer}"
     try:
-        with RunLock(out, what="table1 cell"):  # the seed runs inside lock their own folders too
+        with RunLock(out, what="table1 cell",  # the seed runs inside lock their own folders too
+                     report=lambda msg: print(f"WARNING: {msg}", file=sys.stderr)):
             row = run_cell(args.model, args.optimizer, args.seeds, out, overrides=overrides,
                            progress=not args.no_progress)
     except (ValueError, DataFileError) as exc:

@@ -102,7 +102,8 @@ def run_compare(configs: dict[str, TrainConfig], out: str | Path, *, jobs: int =
                 log: Any = print) -> dict[str, Any]:
     """Train every configuration (``jobs`` processes at a time) and write the table, plot and report."""
     out = Path(out)
-    with RunLock(out, what="compare run"):  # held until the report is written
+    report = (lambda msg: log(f"WARNING: {msg}")) if log else None
+    with RunLock(out, what="compare run", report=report):  # held until the report is written
         return _run_compare_locked(configs, out, jobs=jobs, threads=threads, log=log)
 
 
