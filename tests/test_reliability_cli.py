@@ -118,6 +118,7 @@ def test_unwritable_lab_out(capsys):
 
     fails(capsys, ["lab", next(iter(labs())), "--out", "/dev/null/x"], "Not a directory", "/dev/null/x",
           cmd="lab")
+    fails(capsys, ["lab", "all", "--out", "/dev/null/x"], "Not a directory (/dev/null/x", cmd="lab")
 
 
 # -- checkpoints -----------------------------------------------------------------------------------
