@@ -198,3 +198,29 @@ def test_unpickler_accepts_numpy_arrays_written_by_this_numpy():
 
     x, y = parse_python_batch(buf.getvalue(), "mem")
     assert x.shape == (1, 3, 32, 32) and y.tolist() == [3]
+
+
+@pytest.mark.parametrize("data,bad", [
+    (np.full((2, 3072), 1e6), "1000000.0"),          # np.asarray(1e6, np.uint8) would be 64
+    (np.full((2, 3072), -1, dtype=np.int64), "-1"),  # would be 255
+    (np.full((2, 3072), 0.5), "0.5"),
+    (np.full((2, 3072), np.nan), "nan"),
+    (np.full((2, 3072), 300, dtype=np.int16), "300"),
+])
+def test_pixels_that_are_not_uint8_are_an_error_not_a_silent_cast(data, bad):
+    from deeprelax.nets.cifar import parse_python_batch
+
+    blob = pickle.dumps({b"data": data, b"labels": [0, 1]})
+    with pytest.raises(DataFileError, match=f"batch_x: pixel value {bad}.*not an integer in 0…255"):
+        parse_python_batch(blob, "batch_x")
+
+
+def test_integer_pixels_in_range_are_accepted_exactly():
+    from deeprelax.nets.cifar import parse_python_batch
+
+    data = np.arange(2 * 3072).reshape(2, 3072) % 256
+    for arr in (data, data.astype(np.float64), data.tolist()):
+        x, y = parse_python_batch(pickle.dumps({b"data": arr, b"labels": [3, 4]}), "b")
+        assert x.dtype == np.uint8 and np.array_equal(x.reshape(2, 3072), data) and y.tolist() == [3, 4]
+    with pytest.raises(DataFileError, match="labels must be integers"):
+        parse_python_batch(pickle.dumps({b"data": data, b"labels": [0.5, 1.0]}), "b")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deeprelax.cli._common import add_data_arguments
+from deeprelax.cli._common import add_data_arguments, positive_int, seed_int
 
 NAME = "compare"
 HELP = "main job: train LeNet with SGD, Entropy-SGD, HJ and HEAT at equal budgets; table, plot, report"
@@ -24,17 +24,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="network (default: from the settings file, lenet)")
     parser.add_argument("--optimizers", nargs="+", default=None, metavar="NAME",
                         help="subset of sgd entropy-sgd hj heat (default: all four)")
-    parser.add_argument("--budget", type=int, default=None,
+    parser.add_argument("--budget", type=positive_int, default=None,
                         help="effective epochs per optimizer (default: from the settings file, 20)")
     add_data_arguments(parser, default=None)
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--steps-per-epoch", type=int, default=None, help="override (quick tries)")
-    parser.add_argument("--n-train", type=int, default=None, help="use only the first N training images")
-    parser.add_argument("--dry-feed-batches", type=int, default=None)
+    parser.add_argument("--seed", type=seed_int, default=None)
+    parser.add_argument("--steps-per-epoch", type=positive_int, default=None, help="override (quick tries)")
+    parser.add_argument("--n-train", type=positive_int, default=None,
+                        help="use only the first N training images")
+    parser.add_argument("--dry-feed-batches", type=positive_int, default=None)
     parser.add_argument("--settings", default=None,
                         help="JSON settings file (default: the packaged configs/compare.json)")
-    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default: %(default)s)")
+    parser.add_argument("--jobs", type=positive_int, default=2,
+                        help="runs in parallel (default: %(default)s)")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="torch threads per run (default: %(default)s; results depend on it)")
     parser.add_argument("--device", default="cpu")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deeprelax.cli._common import add_runtime_arguments
+from deeprelax.cli._common import add_runtime_arguments, positive_int, seed_int
 
 NAME = "table1"
 HELP = "reproduce one cell of Table 1 (mean ± std over seeds) from its config file"
@@ -14,24 +14,27 @@ DESCRIPTION = """Train one Table-1 cell (network × optimizer) with the configur
 deeprelax/experiments/configs/table1-<model>-<optimizer>.json, for each seed, and write OUT/row.md and
 OUT/row.json (final validation error mean ± std next to the paper's). Finished seeds are not retrained and
 interrupted ones resume. Example:
-  deeprelax table1 --model lenet --optimizer entropy-sgd --seeds 0 1 --data-dir /work/shared/data/mnist \\
-      --out runs/table1/lenet-entropy-sgd"""
+  deeprelax table1 --model lenet --optimizer entropy-sgd --seeds 0 1 --data-dir DIR \\
+      --out runs/table1/lenet-entropy-sgd
+(DIR holds the data files; without --data-dir they are downloaded into $DEEPRELAX_DATA.) OUT is locked
+while the cell runs."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--model", choices=["mnistfc", "lenet", "allcnn"], required=False)
     parser.add_argument("--optimizer", choices=["sgd", "entropy-sgd", "hj", "heat"], required=False)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=seed_int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", default=None,
                         help="output folder (default: runs/table1/<model>-<optimizer>)")
     parser.add_argument("--data", default=None,
                         help="override the cell's data set (e.g. mnist-subset, for a try)")
-    parser.add_argument("--data-dir", default=None,
+    parser.add_argument("--data-dir", metavar="DIR", default=None,
                         help="folder with the data files (default: download cache)")
-    parser.add_argument("--epochs", type=int, default=None, help="override the number of epochs (smoke runs)")
-    parser.add_argument("--steps-per-epoch", type=int, default=None, help="override (smoke runs)")
-    parser.add_argument("--dry-feed-batches", type=int, default=None, help="override (smoke runs)")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help="override the number of epochs (smoke runs)")
+    parser.add_argument("--steps-per-epoch", type=positive_int, default=None, help="override (smoke runs)")
+    parser.add_argument("--dry-feed-batches", type=positive_int, default=None, help="override (smoke runs)")
     parser.add_argument("--table", default=None, help="also append the row to this markdown file")
     parser.add_argument("--show", action="store_true", help="print the cell's config file and exit")
     add_runtime_arguments(parser)
@@ -40,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from deeprelax.experiments.runfiles import RunLock
     from deeprelax.experiments.table1 import config_path, load_cell, markdown_table, run_cell
     from deeprelax.experiments.train import NonFiniteLossError
     from deeprelax.nets.idx import DataFileError
@@ -58,8 +62,10 @@ def run(args: argparse.Namespace) -> int:
             overrides[key] = v
     out = args.out or f"runs/table1/{args.model}-{args.optimizer}"
     try:
-        row = run_cell(args.model, args.optimizer, args.seeds, out, overrides=overrides,
-                       progress=not args.no_progress)
+        with RunLock(out, what="table1 cell",  # the seed runs inside lock their own folders too
+                     report=lambda msg: print(f"WARNING: {msg}", file=sys.stderr)):
+            row = run_cell(args.model, args.optimizer, args.seeds, out, overrides=overrides,
+                           progress=not args.no_progress)
     except (ValueError, DataFileError) as exc:
         print(f"deeprelax table1: error: {exc}", file=sys.stderr)
         return 2
@@ -69,6 +75,6 @@ def run(args: argparse.Namespace) -> int:
     table = markdown_table([row])
     print(table, end="")
     if args.table:
-        with open(args.table, "a") as f:
+        with open(args.table, "a") as f:  # one append of one line: concurrent cells do not interleave
             f.write(table.splitlines()[-1] + "\n")
     return 0

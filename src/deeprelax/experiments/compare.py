@@ -26,6 +26,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from deeprelax.experiments.runfiles import RUN_FILES, RunLock, atomic_savefig
 from deeprelax.experiments.train import TrainConfig, atomic_write_text
 from deeprelax.optim import REGISTRY
 from deeprelax.optim import get as get_optimizer
@@ -38,7 +39,22 @@ def default_config_path() -> Path:
 
 
 def load_compare_config(path: str | Path | None = None) -> dict[str, Any]:
-    return json.loads(Path(path or default_config_path()).read_text())
+    """The compare settings (default: the packaged ``configs/compare.json``). A missing file is the
+    ``OSError``; a file that is not JSON, or lacks ``budget`` / ``optimizers``, is a ``ValueError`` naming
+    it."""
+    path = Path(path or default_config_path())
+    raw = path.read_bytes()
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"compare settings {path} are not valid JSON: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("optimizers"), dict) or "budget" not in doc:
+        raise ValueError(f"compare settings {path}: expected a JSON object with \"budget\" and "
+                         f"\"optimizers\" (see {default_config_path()})")
+    for name, opt in doc["optimizers"].items():
+        if not isinstance(opt, dict) or not isinstance(opt.get("hparams"), dict):
+            raise ValueError(f"compare settings {path}: optimizers.{name} needs an \"hparams\" object")
+    return doc
 
 
 def build_configs(settings: dict[str, Any], *, optimizers: Sequence[str] | None = None,
@@ -88,10 +104,20 @@ def run_compare(configs: dict[str, TrainConfig], out: str | Path, *, jobs: int =
                 log: Any = print) -> dict[str, Any]:
     """Train every configuration (``jobs`` processes at a time) and write the table, plot and report."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    report = (lambda msg: log(f"WARNING: {msg}")) if log else None
+    with RunLock(out, what="compare run", report=report):  # held until the report is written
+        return _run_compare_locked(configs, out, jobs=jobs, threads=threads, log=log)
+
+
+def _run_compare_locked(configs: dict[str, TrainConfig], out: Path, *, jobs: int, threads: int | None,
+                        log: Any) -> dict[str, Any]:
+    if (out / "results.json").exists():
+        raise FileExistsError(f"{out} holds an earlier compare run (results.json); choose another --out")
     for name in configs:
-        if (out / name / "checkpoint.pt").exists():
-            raise FileExistsError(f"{out / name} holds an earlier run; choose another --out or delete it")
+        earlier = [n for n in (*RUN_FILES, "checkpoint.pt") if (out / name / n).exists()]
+        if earlier:
+            raise FileExistsError(f"{out / name} holds an earlier run ({', '.join(earlier)}); choose another "
+                                  f"--out or delete it")
     t0 = time.perf_counter()
     results: dict[str, dict[str, Any]] = {}
     if jobs <= 1:
@@ -145,7 +171,8 @@ def write_report(results: dict[str, dict[str, Any]], configs: dict[str, TrainCon
     budget = rows[0]["effective_epochs"] if rows else 0
     title = (f"{first.model} on {first.data}: validation error at equal budgets of {budget} effective "
              f"epochs (seed {first.seed})")
-    plot_runs({n: r["history"] for n, r in results.items()}, out / "compare.png", title=title)
+    atomic_savefig(lambda tmp: plot_runs({n: r["history"] for n, r in results.items()}, tmp, title=title),
+                   out / "compare.png")
     n_train = rows[0]["n_train"] if rows else 0
     settings = "\n".join(
         f"- **{n}**: `{json.dumps(c.hparams)}`, {c.epochs} epochs, lr schedule (epoch: lr) "

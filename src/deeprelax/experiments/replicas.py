@@ -35,8 +35,24 @@ from typing import Any
 import torch
 
 from deeprelax import distributed
-from deeprelax.experiments.train import CHECKPOINT, TrainConfig, Trainer, _derived_seed, atomic_write_bytes
+from deeprelax.experiments.runfiles import atomic_write_bytes
+from deeprelax.experiments.train import (
+    CHECKPOINT,
+    CheckpointError,
+    CheckpointWriteError,
+    TrainConfig,
+    Trainer,
+    TrainResult,
+    _derived_seed,
+    check_run_folder,
+)
 from deeprelax.nets.sampler import MinibatchSampler
+
+
+class ReplicaLaunchError(RuntimeError):
+    """Some replica processes of a ``--replicas`` run failed (their own messages say why)."""
+
+    exit_code = 1
 
 
 class ReplicaTrainer(Trainer):
@@ -52,7 +68,8 @@ class ReplicaTrainer(Trainer):
         if self.rank != 0:
             kwargs["progress"] = False
             kwargs["log"] = None
-        super().__init__(config, out if self.rank == 0 else None, **kwargs)
+        super().__init__(config, out, **kwargs)
+        self.writes_files = self.rank == 0 and self.out is not None  # only rank 0 writes
         # same initial weights everywhere (seeded in Trainer), then streams of this replica's own
         self.x_train_full = self.x_train
         if config.shard and self.world > 1:
@@ -101,34 +118,46 @@ class ReplicaTrainer(Trainer):
     # -- checkpoints: every replica's state, keyed by replica id, written by rank 0 --------------------------
     def save_checkpoint(self) -> None:
         states = distributed.gather_objects(self.state_dict())
-        if self.rank == 0 and self.run_dir is not None and states is not None:
+        if self.writes_files and states is not None:
             bundle = {"replicas": {r: s for r, s in enumerate(states)}, "world_size": self.world,
                       "config": self.config.to_dict(), "epoch": self.epoch}
-            atomic_write_bytes(self.run_dir / CHECKPOINT, lambda f: torch.save(bundle, f))
+            path = self.out / CHECKPOINT
+            try:
+                atomic_write_bytes(path, lambda f: torch.save(bundle, f))
+            except OSError as exc:
+                kept = (f"the previous checkpoint (epoch {self.epoch - 1}) was kept" if path.exists()
+                        else "no earlier checkpoint exists")
+                msg = f"could not write the checkpoint of epoch {self.epoch} ({exc.strerror or exc}); {kept}"
+                raise CheckpointWriteError(exc.errno or 0, msg, str(path)) from exc
         distributed.barrier()
 
-    def load_checkpoint(self) -> bool:
+    def load_checkpoint(self, *, allow_env_change: bool = False) -> bool:
+        """Take this replica's state (by replica id = rank) from the replicas' checkpoint."""
         if self.run_dir is None or not (self.run_dir / CHECKPOINT).exists():
             return False
-        bundle = torch.load(self.run_dir / CHECKPOINT, map_location="cpu", weights_only=True)
-        if "replicas" not in bundle:
-            raise ValueError(f"{self.run_dir / CHECKPOINT} is a single-process checkpoint; it cannot resume "
-                             f"a run with {self.world} replicas")
+        path = self.run_dir / CHECKPOINT
+        try:
+            bundle = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any parse failure of the file means "corrupt"
+            raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__}); it was left "
+                                  f"untouched") from exc
+        if not isinstance(bundle, dict) or "replicas" not in bundle:
+            raise CheckpointError(f"{path} is not a checkpoint of a run with replicas; it cannot resume a "
+                                  f"run with {self.world} replicas")
         if int(bundle["world_size"]) != self.world:
-            raise ValueError(f"{self.run_dir / CHECKPOINT} holds {bundle['world_size']} replicas, this run "
-                             f"has {self.world}")
-        self.load_state_dict(bundle["replicas"][self.rank])
+            raise ValueError(f"{path} holds {bundle['world_size']} replicas, this run has {self.world}")
+        self.load_state_dict(bundle["replicas"][self.rank], allow_env_change=allow_env_change,
+                             source=f"{path} (replica {self.rank})")
         return True
 
-    def run(self, *, resume: bool = False):  # type: ignore[override]
-        resume = resume or int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
-        exists = self.run_dir is not None and (self.run_dir / CHECKPOINT).exists()
-        if exists and not resume:  # decided identically on every rank, before any collective
-            raise FileExistsError(f"{self.run_dir / CHECKPOINT} exists: pass --resume to continue that "
-                                  f"run, or choose another output folder")
-        if self.rank != 0 and resume:
-            self.load_checkpoint()
-        return super().run(resume=resume)
+    def run(self, *, resume: bool = False, overwrite: bool = False,
+            allow_env_change: bool = False) -> TrainResult:
+        # a group restarted by torchrun continues from the last checkpoint
+        resume = (resume or int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0) and not overwrite
+        if self.run_dir is not None:  # the same read-only check on every rank, before any collective
+            check_run_folder(self.run_dir, resume=resume, overwrite=overwrite)
+        distributed.barrier()
+        return super().run(resume=resume, overwrite=overwrite, allow_env_change=allow_env_change)
 
 
 def _kill_once(run_dir: Path, rank: int, at_rank: int, at_epoch: int, at_step: int) -> Any:
@@ -167,5 +196,5 @@ def launch(argv: list[str], nproc: int, *, max_restarts: int = 0) -> int:
         first = failures[min(failures)]
         msg = (f"{len(failures)} of {nproc} replica processes failed (first: rank {first.local_rank}, "
                f"exit code {first.exitcode}); see their messages above")
-        raise RuntimeError(msg) from None
+        raise ReplicaLaunchError(msg) from None
     return 0

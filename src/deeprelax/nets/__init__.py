@@ -15,19 +15,38 @@ from deeprelax.nets.allcnn import AllCNN
 from deeprelax.nets.lenet import LeNet
 from deeprelax.nets.mnistfc import MnistFC
 
-__all__ = ["MODELS", "MODEL_INPUT_SHAPES", "AllCNN", "LeNet", "MnistFC", "count_parameters", "create_model"]
+__all__ = ["MODELS", "MODEL_INPUT_SHAPES", "AllCNN", "LeNet", "MnistFC", "count_parameters", "create_model",
+           "model_option_names"]
 
 MODELS: dict[str, Callable[..., nn.Module]] = {"mnistfc": MnistFC, "lenet": LeNet, "allcnn": AllCNN}
 MODEL_INPUT_SHAPES: dict[str, tuple[int, int, int]] = {"mnistfc": (1, 28, 28), "lenet": (1, 28, 28),
                                                        "allcnn": (3, 32, 32)}
 
 
+def model_option_names(name: str) -> set[str]:
+    """The keyword options the network ``name`` accepts (``dropout``, ``bn``, …)."""
+    import inspect
+
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {n for n, p in inspect.signature(MODELS[name.lower()]).parameters.items() if p.kind in kinds}
+
+
 def create_model(name: str, **options: Any) -> nn.Module:
-    """Build the network ``name`` (``"mnistfc"``, ``"lenet"``, ``"allcnn"``) with its keyword options."""
+    """Build the network ``name`` (``"mnistfc"``, ``"lenet"``, ``"allcnn"``) with its keyword options.
+
+    An unknown name or option, or an option value of the wrong type, raises ``ValueError`` naming it."""
     key = name.lower()
     if key not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    return MODELS[key](**options)
+    accepted = model_option_names(key)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ValueError(f"model {name!r} has no option(s) {', '.join(unknown)}; its options are "
+                         f"{', '.join(sorted(accepted))}")
+    try:
+        return MODELS[key](**options)
+    except (TypeError, ValueError) as exc:  # a value of the wrong type or range
+        raise ValueError(f"model {name!r} with options {options}: {exc}") from exc
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -42,10 +42,14 @@ def parse_python_batch(data: bytes, source: str) -> tuple[np.ndarray, np.ndarray
     """(images uint8 (n, 3, 32, 32), labels int64 (n,)) from the bytes of one pickled batch."""
     try:
         d = _SafeUnpickler(io.BytesIO(data), encoding="bytes").load()
-        x = np.asarray(d[b"data"], dtype=np.uint8)
-        y = np.asarray(d[b"labels"], dtype=np.int64)
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as exc:
+        x = np.asarray(d[b"data"])
+        y = np.asarray(d[b"labels"])
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, IndexError) as exc:
         raise DataFileError(f"{source} is not a readable CIFAR-10 python batch ({exc})") from exc
+    x = _as_uint8_pixels(x, source)
+    if y.size and y.dtype.kind not in "iu":
+        raise DataFileError(f"{source}: labels must be integers, got dtype {y.dtype}")
+    y = y.astype(np.int64)
     if x.ndim != 2 or x.shape[1] != 3072 or y.shape != (x.shape[0],):
         raise DataFileError(f"{source}: data {x.shape} / labels {y.shape} are not (n, 3072) / (n,)")
     return _check(x.reshape(-1, 3, 32, 32), y, source)
@@ -58,6 +62,24 @@ def parse_binary_batch(data: bytes, source: str) -> tuple[np.ndarray, np.ndarray
                             f"of {RECORD}")
     rec = np.frombuffer(data, dtype=np.uint8).reshape(-1, RECORD)
     return _check(rec[:, 1:].reshape(-1, 3, 32, 32).copy(), rec[:, 0].astype(np.int64), source)
+
+
+def _as_uint8_pixels(x: np.ndarray, source: str) -> np.ndarray:
+    """The pixels as uint8; values that uint8 cannot hold exactly (1e6, -1, 0.5, NaN) are an error, never a
+    silent wrap-around (``np.asarray(1e6, dtype=np.uint8)`` is 64)."""
+    if x.dtype == np.uint8:
+        return x
+    if x.dtype.kind not in "iuf":
+        raise DataFileError(f"{source}: pixels must be numbers 0…255 (uint8), got dtype {x.dtype}")
+    if x.size:
+        bad = ~np.isfinite(x) | (x < 0) | (x > 255) if x.dtype.kind == "f" else (x < 0) | (x > 255)
+        if x.dtype.kind == "f":
+            bad |= np.isfinite(x) & (x != np.round(x))
+        if bad.any():
+            v = x.reshape(-1)[np.flatnonzero(bad.reshape(-1))[0]]
+            raise DataFileError(f"{source}: pixel value {v.item()!r} (dtype {x.dtype}) is not an integer in "
+                                f"0…255; CIFAR-10 pixels are uint8")
+    return x.astype(np.uint8)
 
 
 def _check(x: np.ndarray, y: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:

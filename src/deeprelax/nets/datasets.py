@@ -9,7 +9,7 @@ name               files                                        preprocessing
 ``cifar10``        official python/binary batches or .tar.gz    per-image normalisation, ZCA (fit on train)
 =================  ===========================================  ==========================================
 
-Files come from ``data_dir`` when given (e.g. ``/work/shared/data/mnist``), otherwise from the cache
+Files come from ``data_dir`` when given (``--data-dir DIR``), otherwise from the cache
 (:func:`deeprelax.nets.download.cache_dir`), downloading what is missing. Every IDX file is checked against
 the pinned sha256 of its *uncompressed* content (raw files, the official .gz and recompressed copies
 all pass); CIFAR archives against the sha256 of the official archive. A mismatch is an error naming the

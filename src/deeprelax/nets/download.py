@@ -64,7 +64,15 @@ def fetch(urls: Sequence[str], dest: str | Path, verify: Callable[[Path], None],
             raise DataFileError(f"{exc}. The file was not overwritten: delete {dest} to download it "
                                 "again.") from exc
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataFileError(f"cannot create the download folder {dest.parent} ({exc.strerror}); set "
+                            "$DEEPRELAX_DATA to a writable folder, or pass --data-dir with the files"
+                            ) from exc
+    if not os.access(dest.parent, os.W_OK):
+        raise DataFileError(f"the download folder {dest.parent} is not writable; set $DEEPRELAX_DATA to a "
+                            f"writable folder, or pass --data-dir with the files")
     errors = []
     for url in urls:
         tmp = dest.with_name(f".{dest.name}.part-{os.getpid()}")
