@@ -317,6 +317,34 @@ def _labels_sq(X: NDArray[np.float64], C: NDArray[np.float64]) -> tuple[NDArray[
     return labels, sq
 
 
+def _polish(
+    Xs: NDArray[np.float64], x: NDArray[np.float64], sw: NDArray[np.float64] | None, n_polish: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    r"""``n_polish`` full-data steps :math:`x_i \leftarrow c_i(x)` (weighted means of the points nearest
+    to :math:`x_i`; an empty centre stays), then ``(x, squared distances)``.
+
+    This is the backward-Euler step of the module docstring on the full data in the limit
+    :math:`\gamma \to \infty` (the fixed point :math:`(x_i + \gamma p_i c_i)/(1 + \gamma p_i) \to c_i`),
+    i.e. one Lloyd step: it never increases the energy, and it removes the mini-batch noise of the final
+    centres without changing the basin they are in.
+    """
+    K = len(x)
+    labels, sq = _labels_sq(Xs, x)
+    for _ in range(n_polish):
+        if sw is None:
+            counts, sums = cluster_sums(Xs, labels, K)
+        else:
+            counts = np.bincount(labels, weights=sw, minlength=K)
+            sums = np.stack(
+                [np.bincount(labels, weights=sw * Xs[:, k], minlength=K) for k in range(Xs.shape[1])], 1
+            )
+        x = x.copy()
+        nz = counts > 0
+        x[nz] = sums[nz] / counts[nz, None]
+        labels, sq = _labels_sq(Xs, x)
+    return x, sq
+
+
 def _weighted_energy(sq: NDArray[np.float64], w: NDArray[np.float64] | None) -> float:
     """:math:`f = \\frac{1}{2W}\\sum_j w_j d_j^2` from the squared distances ``sq``."""
     if w is None:
@@ -347,8 +375,9 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
     Parameters (scikit-learn names where scikit-learn has the same thing):
         n_clusters: :math:`K`.
         init: ``"random"`` (``K`` distinct data points, drawn with probabilities :math:`w_j/W`, as
-            ``KMeans(init="random")``), ``"k-means++"`` (:func:`sklearn.cluster.kmeans_plusplus`), an array
-            ``(K, d)`` or a callable ``init(X, n_clusters, random_state)``.
+            ``KMeans(init="random")``), ``"k-means++"`` (:func:`sklearn.cluster.kmeans_plusplus` on a random
+            subsample of ``max(3 * batch_size, 3 * K)`` rows, as ``MiniBatchKMeans``), an array ``(K, d)``
+            or a callable ``init(X, n_clusters, random_state)``.
         n_init: independent runs; the one with the lowest (weighted) energy on the training data is kept.
         max_iter: cap on the outer steps; ``"auto"``: :math:`T` + 100.
         batch_size: mini-batch size :math:`|I|`; ``None`` uses the full (weighted) data (deterministic).
@@ -360,6 +389,9 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         max_no_improvement: patience of the stopping rule in outer steps; ``None`` runs ``max_iter`` steps.
         eval_size: size of the fixed evaluation batch (``"auto"``: ``min(N, max(batch_size, 1024))``; the
             whole data when it is smaller).
+        n_polish: full-data steps :math:`x_i \leftarrow c_i(x)` at the end of every run (the backward-Euler
+            step with :math:`\gamma \to \infty` on the full data, i.e. a Lloyd step; never increases the
+            energy; removes the mini-batch noise of the final centres). 0: none.
         tol: relative tolerance on the outer centre shift (0: off).
         verbose: print the step size and the energy after every outer step, and why the run stopped.
         random_state: seed for initialisation and mini-batches.
@@ -388,6 +420,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         "averaging": [Interval(numbers.Real, 0, 1, closed="left")],
         "max_no_improvement": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "eval_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
+        "n_polish": [Interval(numbers.Integral, 0, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -408,6 +441,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         averaging: float = AVERAGING,
         max_no_improvement: int | None = 10,
         eval_size: int | str = "auto",
+        n_polish: int = 1,
         tol: float = 0.0,
         verbose: int = 0,
         random_state: int | np.random.RandomState | None = None,
@@ -424,6 +458,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         self.averaging = averaging
         self.max_no_improvement = max_no_improvement
         self.eval_size = eval_size
+        self.n_polish = n_polish
         self.tol = tol
         self.verbose = verbose
         self.random_state = random_state
@@ -440,19 +475,26 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         max_iter = T + REFINE_STEPS if self.max_iter == "auto" else int(self.max_iter)
         return Schedule(g0, gT, T, int(self.n_inner), float(self.averaging), max_iter)
 
-    def _check_weights(self, X: NDArray, sample_weight: ArrayLike | None) -> NDArray[np.float64] | None:
-        """Validated weights, or ``None`` when they are absent or all equal (the same problem)."""
+    def _check_weights(
+        self, X: NDArray, sample_weight: ArrayLike | None
+    ) -> tuple[NDArray[np.float64] | None, NDArray[np.float64] | None]:
+        """``(weights for the algorithm, weights for the reported inertia)``.
+
+        The first is ``None`` when the weights are absent or all equal (then the problem, the random
+        streams and the centres are exactly those of the unweighted fit); the second is ``None`` only when
+        they are absent (``inertia_`` is the weighted sum, as scikit-learn's).
+        """
         if sample_weight is None:
-            return None
+            return None, None
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         if np.all(sw == sw[0]) and sw[0] > 0:
-            return None
+            return None, sw
         if int(np.count_nonzero(sw)) < self.n_clusters:
             raise ValueError(
                 f"sample_weight: only {np.count_nonzero(sw)} samples have a positive weight, "
                 f"fewer than n_clusters={self.n_clusters}."
             )
-        return sw
+        return sw, sw
 
     def _initial_centers(
         self,
@@ -470,7 +512,14 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
                 return Xs[rs.permutation(len(Xs))[:K]].copy()
             return Xs[rs.choice(len(Xs), size=K, replace=False, p=sw / sw.sum())].copy()
         if isinstance(self.init, str) and self.init == "k-means++":
-            centers, _ = kmeans_plusplus(Xs, K, sample_weight=sw, random_state=rs)
+            n = len(Xs)
+            m = n if self.batch_size is None else min(n, max(3 * self.batch_size, 3 * K))
+            if m < n:  # seed on a random subsample, as MiniBatchKMeans does (init_size = 3 * batch_size)
+                p = None if sw is None else sw / sw.sum()
+                sub = rs.choice(n, size=m, replace=False, p=p) if p is None else rs.choice(n, size=m, p=p)
+                centers, _ = kmeans_plusplus(Xs[sub], K, random_state=rs)
+            else:
+                centers, _ = kmeans_plusplus(Xs, K, sample_weight=sw, random_state=rs)
             return np.asarray(centers, dtype=np.float64)
         centers = self.init(X, K, rs) if callable(self.init) else self.init
         centers = np.array(centers, dtype=np.float64)
@@ -584,7 +633,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         n = X.shape[0]
         if n < self.n_clusters:
             raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
-        sw = self._check_weights(X, sample_weight)
+        sw, sw_report = self._check_weights(X, sample_weight)
         self._shift, self._scale = _standardization(X, sw)
         Xs = (np.asarray(X, dtype=np.float64) - self._shift) / self._scale
         X_aug = _augment(Xs)
@@ -595,12 +644,13 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             x0 = self._initial_centers(X, Xs, sw, rs, self._shift, self._scale)
             rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
             x, n_iter, hist, _ = self._run_once(X_aug, x0, rng, sched, sw, float(self.tol))
-            e = _weighted_energy(_labels_sq(Xs, x)[1], sw)
+            x, sq = _polish(Xs, x, sw, self.n_polish)
+            e = _weighted_energy(sq, sw)
             if best is None or e < best[0]:
                 best = (e, x, n_iter, hist)
         _, x, n_iter, hist = best
         self._x = x
-        self._finish(X, Xs, x, sw)
+        self._finish(X, Xs, x, sw_report)
         self.n_iter_ = n_iter
         self.n_steps_ = n_iter * sched.n_inner
         self.schedule_ = sched
@@ -620,7 +670,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         first = not hasattr(self, "cluster_centers_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
         n = X.shape[0]
-        sw = self._check_weights(X, sample_weight)
+        sw, sw_report = self._check_weights(X, sample_weight)
         if first:
             if n < self.n_clusters:
                 raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
@@ -642,7 +692,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         self._x = self._step(X_aug, self._x, sched.gamma(k), k, sched, self._rng, _Sampler(n, sw), sw, batch)
         self.n_iter_ = k
         self.n_steps_ += sched.n_inner
-        self._finish(X, Xs, self._x, sw)
+        self._finish(X, Xs, self._x, sw_report)
         if self.verbose:
             print(
                 f"ESGDKMeans partial_fit step {k}: gamma={sched.gamma(k):.4g} chunk energy={self.energy_:.6g}"
