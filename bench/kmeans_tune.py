@@ -23,6 +23,7 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from threadpoolctl import threadpool_limits
 
 from deeprelax.cluster import ESGDKMeans, kmeans_energy
+from deeprelax.cluster import stochastic_backward_euler as sbe
 from deeprelax.cluster.datasets import benchmark_family
 from deeprelax.experiments.kmeans import family_reference
 
@@ -49,16 +50,38 @@ CANDIDATES: dict[str, dict] = {
         init="k-means++", start=1.5, end=0.35, T=15, L=5, a=0.5, W=5
     ),
     "random, 2.5-0.35, T30, L3, a0.5, W5": dict(init="random", start=2.5, end=0.35, T=30, L=3, a=0.5, W=5),
+    # "auto" steps capped by the heaviest initial centre: gamma_0 <= 1/p_max, gamma_T <= 0.5/p_max
+    "k-means++, mass-capped 1.5-0.35, T15, L3, a0.5, W5": dict(
+        init="k-means++", start=1.5, end=0.35, T=15, L=3, a=0.5, W=5, mass=(1.0, 0.5)
+    ),
+    "k-means++, mass-capped 2.5-0.35, T15, L3, a0.5, W5": dict(
+        init="k-means++", start=2.5, end=0.35, T=15, L=3, a=0.5, W=5, mass=(1.0, 0.5)
+    ),
+    "k-means++, mass-capped 2.5-0.35, T30, L3, a0.5, W5": dict(
+        init="k-means++", start=2.5, end=0.35, T=30, L=3, a=0.5, W=5, mass=(1.0, 0.5)
+    ),
+    "random, mass-capped 2.5-0.35, T30, L3, a0.5, W5": dict(
+        init="random", start=2.5, end=0.35, T=30, L=3, a=0.5, W=5, mass=(1.0, 0.5)
+    ),
+    "k-means++, mass-capped 1.0-0.35, T15, L3, a0.5, W5": dict(
+        init="k-means++", start=1.0, end=0.35, T=15, L=3, a=0.5, W=5, mass=(1.0, 0.5)
+    ),
+    "k-means++, mass-capped 1.5-0.35, T10, L2, a0.5, W4": dict(
+        init="k-means++", start=1.5, end=0.35, T=10, L=2, a=0.5, W=4, mass=(1.0, 0.5)
+    ),
 }
 
 
 def esgd(c: dict, K: int, B: int, seed: int) -> ESGDKMeans:
+    if "mass" in c:  # the "auto" rule with these constants
+        sbe.START_RATIO, sbe.END_RATIO = c["start"], c["end"]
+        sbe.MASS_START, sbe.MASS_END = c["mass"]
     return ESGDKMeans(
         K,
         init=c["init"],
         batch_size=B,
-        step_size=c["start"] * K,
-        final_step_size=c["end"] * K,
+        step_size="auto" if "mass" in c else c["start"] * K,
+        final_step_size="auto" if "mass" in c else c["end"] * K,
         n_explore=c["T"],
         n_inner=c["L"],
         averaging=c["a"],

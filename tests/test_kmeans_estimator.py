@@ -18,7 +18,7 @@ _FAST = dict(max_iter=30, n_explore=20, n_inner=3, batch_size=64, random_state=0
 # equivalence holds for the full-batch iteration; test_sample_weight_equals_repetition_full_batch checks it.
 _XFAIL = {
     "check_sample_weight_equivalence_on_dense_data": "sample_weight is not equivalent to removing/repeating "
-    "samples for a stochastic method (exact in full batch: see test_sample_weight_equals_repetition_full_batch)"
+    "samples for a stochastic method (exact in full batch: test_sample_weight_equals_repetition_full_batch)"
 }
 
 
@@ -41,21 +41,46 @@ def _same_partition(a, b):
     return pairs.shape[1] == len(np.unique(a)) == len(np.unique(b))
 
 
+def _strong(K):
+    """The round-1 schedule: strong exploration (gamma_0 = 2.5K down to 0.35K in 60 steps, L = 5, alpha = 0.9).
+
+    It escapes bad initialisations on balanced data, but destroys unbalanced optima (docs/kmeans.md), so it
+    is no longer the default; the default schedule relies on k-means++ seeding.
+    """
+    return dict(
+        step_size=2.5 * K,
+        final_step_size=0.35 * K,
+        n_explore=60,
+        n_inner=5,
+        averaging=0.9,
+        max_no_improvement=10,
+    )
+
+
+def test_defaults_find_the_certified_global_minimum(small_blobs):
+    """Default ESGDKMeans (k-means++ seeding, gentle schedule, polish): certified minimum for 20/20 seeds."""
+    data, cert = small_blobs
+    for seed in range(20):
+        est = ESGDKMeans(8, batch_size=100, random_state=seed).fit(data.X)
+        assert _same_partition(est.labels_, data.labels), f"seed {seed}: not the optimal partition"
+        assert est.energy_ == pytest.approx(cert.energy, rel=1e-9)  # the polish step makes it exact
+
+
 def test_finds_the_certified_global_minimum_from_random_inits(small_blobs):
-    """Every seed ends in the certified optimal partition with energy f* up to mini-batch noise.
+    """Strong exploration from random inits: 19 of 20 seeds end in the certified optimal partition.
 
     The last steps average mini-batches of 100 points, which leaves the centres slightly off the means: the
     relative excess energy is O(1/batch) (measured: median 1.1e-3, max 1.7e-3 over 40 seeds); any other
     partition costs more than +1000 % here, so the 3e-3 tolerance cannot mistake a local minimum for f*.
     """
     data, cert = small_blobs
-    em_stuck = 0
+    em_stuck = found = 0
     for seed in range(20):
-        est = ESGDKMeans(8, batch_size=100, random_state=seed).fit(data.X)
-        assert _same_partition(est.labels_, data.labels), f"seed {seed}: not the optimal partition"
-        assert est.energy_ <= cert.energy * (1 + 3e-3), f"seed {seed}: {est.energy_} vs f* {cert.energy}"
+        est = ESGDKMeans(8, init="random", batch_size=100, random_state=seed, **_strong(8)).fit(data.X)
+        found += _same_partition(est.labels_, data.labels) and est.energy_ <= cert.energy * (1 + 1e-9)
         em = KMeans(8, init="random", n_init=1, random_state=seed).fit(data.X)
         em_stuck += em.inertia_ > cert.inertia * (1 + 1e-3)
+    assert found >= 19  # measured 19/20 (the default schedule from random inits: 8/20)
     assert em_stuck >= 15  # the instance is not trivial: random-init Lloyd is stuck in 18 of these 20 seeds
 
 
@@ -67,9 +92,9 @@ def test_four_means_on_three_clusters_escapes_the_em_trap():
     em = KMeans(4, init=init, n_init=1).fit(data.X)
     assert em.inertia_ > 5 * bench.certified_inertia  # stuck
     for seed in range(5):
-        est = ESGDKMeans(4, init=init, batch_size=100, random_state=seed).fit(data.X)
+        est = ESGDKMeans(4, init=init, batch_size=100, random_state=seed, **_strong(4)).fit(data.X)
         assert _same_partition(est.labels_, data.labels)
-        assert bench.certified_energy <= est.energy_ <= bench.certified_energy * (1 + 3e-3)  # see above
+        assert est.energy_ == pytest.approx(bench.certified_energy, rel=1e-9)  # exact after the polish step
 
 
 def test_attributes_are_consistent(small_blobs):

@@ -37,8 +37,8 @@ For a fixed assignment the fixed point has the closed form
 (:math:`\alpha = 0`) converges to it geometrically when :math:`\gamma p_i < 1` for all :math:`i`.
 
 Since :math:`z^0 = x^k`, :math:`z^L = \alpha^L x^k + (1-\alpha)\sum_{l=1}^{L}\alpha^{L-l} y^l`: with
-:math:`\alpha = 0.9, L = 5` the new centres keep :math:`\alpha^L \approx 0.59` of the old ones, a damped
-outer step towards the average of the fixed-point iterates.
+:math:`\alpha = 0.5, L = 3` (the defaults) the new centres keep :math:`\alpha^L = 0.125` of the old ones, a
+damped outer step towards the average of the fixed-point iterates.
 
 **Empty centres.** A centre that receives no point in any of the :math:`L` mini-batches of a step has zero
 gradient, so :math:`y_i^{l} = x_i^k` and it could never move again. Such a centre is re-seeded at a uniformly
@@ -66,7 +66,7 @@ of those recent values (the step-to-step noise of the settling centres).
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -87,12 +87,18 @@ from deeprelax.cluster.energy import cluster_sums
 __all__ = ["ESGDKMeans", "Schedule", "backward_euler_step", "default_schedule", "default_step_size"]
 
 #: Constants of the ``"auto"`` schedule (dimensionless; see :func:`default_schedule` and docs/kmeans.md).
-START_RATIO = 2.5  # gamma_0 p = 2.5 for a balanced centre (p = 1/K): every centre unstable at first
+#: Chosen on the training half of the benchmark family (bench/kmeans_tune.py, docs/kmeans.md).
+START_RATIO = 1.0  # gamma_0 p = 1 for a balanced centre (p = 1/K): centres above their fair share unstable
 END_RATIO = 0.35  # gamma_T p = 0.35: every centre holding less than 2.9/K of the data is stable
-N_EXPLORE = 60  # outer steps of the geometric decay gamma_0 -> gamma_T
-N_INNER = 5
-AVERAGING = 0.9
+N_EXPLORE = 15  # outer steps of the geometric decay gamma_0 -> gamma_T
+N_INNER = 3
+AVERAGING = 0.5
+PATIENCE = 5  # max_no_improvement
 REFINE_STEPS = 100  # cap on the settling phase (the stopping rule usually ends it far earlier)
+#: Optional cap by the heaviest initial centre (gamma_0 <= MASS_START / p_max, gamma_T <= MASS_END / p_max);
+#: off (None) by default: on the training half it did not help (docs/kmeans.md); bench/kmeans_tune.py sets it.
+MASS_START: float | None = None
+MASS_END: float | None = None
 
 
 @dataclass(frozen=True)
@@ -122,21 +128,25 @@ class Schedule:
 
 
 def default_step_size(n_clusters: int) -> float:
-    r"""``step_size="auto"``: :math:`\gamma_0 = 2.5K`, i.e. :math:`\gamma_0 p_i = 2.5` for balanced clusters.
+    r"""``step_size="auto"``: :math:`\gamma_0 = K`, i.e. :math:`\gamma_0 p_i = 1` for a centre with the
+    balanced share :math:`p_i = 1/K`.
 
-    Since :math:`p_i \approx 1/K`, this is the dimensionless choice "2.5 times the largest stable step of a
-    balanced configuration"; scoping then brings :math:`\gamma_k p_i` below 1.
+    The fixed-point map :math:`y \mapsto x - \gamma\nabla f(y)` has slope :math:`-\gamma p_i` per centre, so
+    at the start exactly the centres holding more than their fair share :math:`1/K` of the data (e.g. one
+    centre on two clusters, :math:`p_i \approx 2/K`) are unstable, and balanced ones are marginal.
     """
     return START_RATIO * n_clusters
 
 
 def default_schedule(n_clusters: int) -> Schedule:
-    r"""The ``"auto"`` schedule: :math:`\gamma_0 = 2.5K`, :math:`\gamma_T = 0.35K`, :math:`T = 60`, ``L = 5``,
-    :math:`\alpha = 0.9`, at most :math:`T + 100` outer steps.
+    r"""The ``"auto"`` schedule: :math:`\gamma_0 = K`, :math:`\gamma_T = 0.35K`, :math:`T = 15`, ``L = 3``,
+    :math:`\alpha = 0.5`, at most :math:`T + 100` outer steps (the stopping rule usually ends far earlier).
 
     Only dimensionless quantities enter: :math:`\gamma p_i` with :math:`p_i \approx 1/K` is the slope of
     the fixed-point map (unstable above 1), so :math:`\gamma \propto K` keeps the same dynamics for any
-    :math:`K`; the data's scale, offset and orientation never enter (the method runs on standardised data).
+    :math:`K`; the data's scale, offset and orientation never enter (the method runs on standardised data),
+    and the number of steps adapts to the problem through the stopping rule. The constants were chosen on
+    the training half of the benchmark family (docs/kmeans.md).
     """
     K = int(n_clusters)
     return Schedule(
@@ -319,14 +329,14 @@ def _labels_sq(X: NDArray[np.float64], C: NDArray[np.float64]) -> tuple[NDArray[
 
 def _polish(
     Xs: NDArray[np.float64], x: NDArray[np.float64], sw: NDArray[np.float64] | None, n_polish: int
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+) -> tuple[NDArray[np.float64], NDArray[np.intp], NDArray[np.float64]]:
     r"""``n_polish`` full-data steps :math:`x_i \leftarrow c_i(x)` (weighted means of the points nearest
-    to :math:`x_i`; an empty centre stays), then ``(x, squared distances)``.
+    to :math:`x_i`; an empty centre stays), then the assignment.
 
     This is the backward-Euler step of the module docstring on the full data in the limit
     :math:`\gamma \to \infty` (the fixed point :math:`(x_i + \gamma p_i c_i)/(1 + \gamma p_i) \to c_i`),
     i.e. one Lloyd step: it never increases the energy, and it removes the mini-batch noise of the final
-    centres without changing the basin they are in.
+    centres without changing the basin they are in. Returns ``(x, labels, squared distances)``.
     """
     K = len(x)
     labels, sq = _labels_sq(Xs, x)
@@ -342,7 +352,7 @@ def _polish(
         nz = counts > 0
         x[nz] = sums[nz] / counts[nz, None]
         labels, sq = _labels_sq(Xs, x)
-    return x, sq
+    return x, labels, sq
 
 
 def _weighted_energy(sq: NDArray[np.float64], w: NDArray[np.float64] | None) -> float:
@@ -381,13 +391,13 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         n_init: independent runs; the one with the lowest (weighted) energy on the training data is kept.
         max_iter: cap on the outer steps; ``"auto"``: :math:`T` + 100.
         batch_size: mini-batch size :math:`|I|`; ``None`` uses the full (weighted) data (deterministic).
-        step_size: :math:`\gamma_0`; ``"auto"`` = :math:`2.5K` (:func:`default_schedule`).
+        step_size: :math:`\gamma_0`; ``"auto"`` = :math:`K` (:func:`default_schedule`).
         final_step_size: :math:`\gamma_T`; ``"auto"`` = :math:`0.35K`.
-        n_explore: :math:`T`, the outer steps of the geometric decay; ``"auto"`` = 60.
+        n_explore: :math:`T`, the outer steps of the geometric decay; ``"auto"`` = 15.
         n_inner: :math:`L`, fixed-point iterations per outer step.
         averaging: :math:`\alpha` (weight of the old average; ``0`` = no averaging).
         max_no_improvement: patience of the stopping rule in outer steps; ``None`` runs ``max_iter`` steps.
-        eval_size: size of the fixed evaluation batch (``"auto"``: ``min(N, max(batch_size, 1024))``; the
+        eval_size: size of the fixed evaluation batch (``"auto"``: ``min(N, max(batch_size, 256))``; the
             whole data when it is smaller).
         n_polish: full-data steps :math:`x_i \leftarrow c_i(x)` at the end of every run (the backward-Euler
             step with :math:`\gamma \to \infty` on the full data, i.e. a Lloyd step; never increases the
@@ -430,7 +440,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         self,
         n_clusters: int = 8,
         *,
-        init: str | ArrayLike = "random",
+        init: str | ArrayLike = "k-means++",
         n_init: int = 1,
         max_iter: int | str = "auto",
         batch_size: int | None = 1000,
@@ -439,7 +449,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         n_explore: int | str = "auto",
         n_inner: int = N_INNER,
         averaging: float = AVERAGING,
-        max_no_improvement: int | None = 10,
+        max_no_improvement: int | None = PATIENCE,
         eval_size: int | str = "auto",
         n_polish: int = 1,
         tol: float = 0.0,
@@ -560,6 +570,26 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             x_new[empty] = X_aug[sampler(rng, int(empty.sum())), :-1]
         return x_new
 
+    def _mass_capped(
+        self, sched: Schedule, E: NDArray[np.float64], wE: NDArray[np.float64] | None, x0: NDArray[np.float64]
+    ) -> Schedule:
+        r"""The ``"auto"`` steps capped by the heaviest initial centre (:data:`MASS_START`, :data:`MASS_END`):
+        :math:`\gamma_0 \le c_0/\hat p_{\max}`, :math:`\gamma_T \le c_T/\hat p_{\max}`.
+
+        :math:`\hat p_{\max}` is the largest share of the evaluation batch held by one initial centre. The
+        slope of the fixed-point map is :math:`-\gamma p_i`, so this keeps the heaviest initial cluster at
+        most marginally unstable at the start and stable at the end, whatever the imbalance of the data.
+        """
+        labels = _labels_sq(E, x0)[0]
+        share = np.bincount(labels, weights=wE, minlength=len(x0))
+        p_max = float(share.max() / share.sum())
+        g0, gT = sched.step_size, sched.final_step_size
+        if self.step_size == "auto":
+            g0 = min(g0, float(MASS_START) / p_max)
+        if self.final_step_size == "auto":
+            gT = min(gT, float(MASS_END or MASS_START) / p_max, g0)
+        return replace(sched, step_size=g0, final_step_size=gT)
+
     def _run_once(
         self,
         X_aug: NDArray[np.float64],
@@ -568,15 +598,17 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         sched: Schedule,
         sw: NDArray[np.float64] | None,
         tol_abs: float,
-    ) -> tuple[NDArray[np.float64], int, list[float], str]:
-        """One descent; returns ``(centres, outer steps, evaluation energies, stop reason)``."""
+    ) -> tuple[NDArray[np.float64], int, list[float], Schedule]:
+        """One descent; returns ``(centres, outer steps, evaluation energies, the schedule used)``."""
         n = len(X_aug)
         sampler = _Sampler(n, sw)
-        m = min(n, max(self.batch_size or n, 1024)) if self.eval_size == "auto" else min(n, self.eval_size)
+        m = min(n, max(self.batch_size or n, 256)) if self.eval_size == "auto" else min(n, self.eval_size)
         if m == n:  # the evaluation batch is the data itself (exact energy)
             E, wE = X_aug[:, :-1], sw
         else:
             E, wE = X_aug[sampler(rng, m), :-1], None
+        if MASS_START is not None and (self.step_size == "auto" or self.final_step_size == "auto"):
+            sched = self._mass_capped(sched, E, wE, x0)
         W = self.max_no_improvement
         x = x0
         hist: list[float] = []
@@ -603,15 +635,19 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
                 break
         if self.verbose:
             print(f"ESGDKMeans stopped after {k} outer steps: {reason}")
-        return x, k, hist, reason
+        return x, k, hist, sched
 
     def _finish(
-        self, X: NDArray, Xs: NDArray[np.float64], x: NDArray[np.float64], sw: NDArray[np.float64] | None
+        self,
+        X: NDArray,
+        x: NDArray[np.float64],
+        labels: NDArray[np.intp],
+        sq: NDArray[np.float64],
+        sw: NDArray[np.float64] | None,
     ) -> None:
         """Fitted attributes in original units; a clear error when the inertia is not representable."""
-        labels, sq = _labels_sq(Xs, x)
         inertia_s = float(sq.sum() if sw is None else sw @ sq)
-        W = float(len(Xs) if sw is None else sw.sum())
+        W = float(len(X) if sw is None else sw.sum())
         with np.errstate(over="ignore", invalid="ignore"):
             inertia = inertia_s * self._scale**2
         if not np.isfinite(inertia):
@@ -643,14 +679,14 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         for _ in range(self.n_init):
             x0 = self._initial_centers(X, Xs, sw, rs, self._shift, self._scale)
             rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
-            x, n_iter, hist, _ = self._run_once(X_aug, x0, rng, sched, sw, float(self.tol))
-            x, sq = _polish(Xs, x, sw, self.n_polish)
+            x, n_iter, hist, used = self._run_once(X_aug, x0, rng, sched, sw, float(self.tol))
+            x, labels, sq = _polish(Xs, x, sw, self.n_polish)
             e = _weighted_energy(sq, sw)
             if best is None or e < best[0]:
-                best = (e, x, n_iter, hist)
-        _, x, n_iter, hist = best
+                best = (e, x, n_iter, hist, used, labels, sq)
+        _, x, n_iter, hist, sched, labels, sq = best
         self._x = x
-        self._finish(X, Xs, x, sw_report)
+        self._finish(X, x, labels, sq, sw_report)
         self.n_iter_ = n_iter
         self.n_steps_ = n_iter * sched.n_inner
         self.schedule_ = sched
@@ -686,13 +722,15 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         X_aug = _augment(Xs)
         if first:
             self._x = self._initial_centers(X, Xs, sw, self._random_state, self._shift, self._scale)
+            if MASS_START is not None and (self.step_size == "auto" or self.final_step_size == "auto"):
+                self.schedule_ = self._mass_capped(self.schedule_, Xs, sw, self._x)
         sched = self.schedule_
         k = self.n_iter_ + 1
         batch = None if self.batch_size is None or self.batch_size >= n else self.batch_size
         self._x = self._step(X_aug, self._x, sched.gamma(k), k, sched, self._rng, _Sampler(n, sw), sw, batch)
         self.n_iter_ = k
         self.n_steps_ += sched.n_inner
-        self._finish(X, Xs, self._x, sw_report)
+        self._finish(X, self._x, *_labels_sq(Xs, self._x), sw_report)
         if self.verbose:
             print(
                 f"ESGDKMeans partial_fit step {k}: gamma={sched.gamma(k):.4g} chunk energy={self.energy_:.6g}"
