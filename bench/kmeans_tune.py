@@ -69,10 +69,24 @@ CANDIDATES: dict[str, dict] = {
     "k-means++, mass-capped 1.5-0.35, T10, L2, a0.5, W4": dict(
         init="k-means++", start=1.5, end=0.35, T=10, L=2, a=0.5, W=4, mass=(1.0, 0.5)
     ),
+    # per-centre steps by spread (SPREAD_STEPS): slope (gamma/K) s_i^2 / mean s^2, mass-free
+    "k-means++, spread 1.0-0.35, T15, L3, a0.5, W5": dict(
+        init="k-means++", start=1.0, end=0.35, T=15, L=3, a=0.5, W=5, spread=True
+    ),
+    "k-means++, spread 0.7-0.35, T30, L3, a0.5, W5": dict(
+        init="k-means++", start=0.7, end=0.35, T=30, L=3, a=0.5, W=5, spread=True
+    ),
+    "k-means++, spread 1.5-0.35, T30, L3, a0.5, W5": dict(
+        init="k-means++", start=1.5, end=0.35, T=30, L=3, a=0.5, W=5, spread=True
+    ),
+    "random, spread 1.5-0.35, T30, L3, a0.5, W5": dict(
+        init="random", start=1.5, end=0.35, T=30, L=3, a=0.5, W=5, spread=True
+    ),
 }
 
 
 def esgd(c: dict, K: int, B: int, seed: int) -> ESGDKMeans:
+    sbe.SPREAD_STEPS = bool(c.get("spread", False))
     if "mass" in c:  # the "auto" rule with these constants
         sbe.START_RATIO, sbe.END_RATIO = c["start"], c["end"]
         sbe.MASS_START, sbe.MASS_END = c["mass"]

@@ -42,7 +42,7 @@ def _same_partition(a, b):
 
 
 def _strong(K):
-    """The round-1 schedule: strong exploration (gamma_0 = 2.5K down to 0.35K in 60 steps, L = 5, alpha = 0.9).
+    """The round-1 schedule, strong exploration (gamma_0 = 2.5K to 0.35K in 60 steps, L = 5, alpha = 0.9).
 
     It escapes bad initialisations on balanced data, but destroys unbalanced optima (docs/kmeans.md), so it
     is no longer the default; the default schedule relies on k-means++ seeding.

@@ -196,6 +196,36 @@ def _minibatch_gradient(
     return (counts[:, None] * y - sums) / total, counts
 
 
+#: Experimental (bench/kmeans_tune.py): per-centre steps by spread instead of mass (see _spread_iteration).
+SPREAD_STEPS = False
+
+
+def _spread_iteration(
+    B_aug: NDArray[np.float64], y: NDArray[np.float64], x: NDArray[np.float64], ratio: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    r"""One fixed-point iteration with per-centre steps :math:`\gamma_i = \tau_i / p_i`,
+    :math:`\tau_i = (\gamma/K)\, s_i^2/\bar s^2`: slope :math:`-\tau_i`, unstable when the centre's
+    mean squared distance :math:`s_i^2` exceeds :math:`K/\gamma` times the batch average :math:`\bar s^2`.
+    """
+    K, d = y.shape
+    Wm = np.empty((d + 1, K))
+    Wm[:d] = y.T
+    Wm[d] = -0.5 * np.einsum("ij,ij->i", y, y)
+    scores = B_aug @ Wm
+    labels = np.argmax(scores, axis=1)
+    b2 = np.einsum("ij,ij->i", B_aug[:, :d], B_aug[:, :d])
+    sq = np.maximum(b2 - 2.0 * scores[np.arange(len(B_aug)), labels], 0.0)
+    counts, sums = cluster_sums(B_aug[:, :d], labels, K)
+    ssq = np.bincount(labels, weights=sq, minlength=K)
+    nz = counts > 0
+    tau = np.zeros(K)
+    tau[nz] = ratio * (ssq[nz] / counts[nz]) / max(float(sq.mean()), 1e-300)
+    y_new = x.copy()
+    c = sums[nz] / counts[nz, None]
+    y_new[nz] = x[nz] - tau[nz, None] * (y[nz] - c)
+    return y_new, counts
+
+
 class _Sampler:
     """Mini-batch indices, uniform or with probabilities ``w / sum(w)`` (inverse CDF of the weights)."""
 
@@ -235,6 +265,11 @@ def _backward_euler_step(
     z = x
     total = np.zeros(len(x))
     for l in range(n_inner):
+        if SPREAD_STEPS and batches is not None:
+            y, counts = _spread_iteration(batches[l], y, x, step_size / len(x))
+            z = averaging * z + (1.0 - averaging) * y
+            total += counts
+            continue
         if batches is None:
             grad, counts = _minibatch_gradient(X_aug, y, weights)
         else:
