@@ -25,8 +25,7 @@ from pathlib import Path
 
 from deeprelax.cluster.datasets import benchmark_family
 from deeprelax.experiments.kmeans import (
-    MBKM_PP,
-    METHODS,
+    FAMILY_METHODS,
     _json_default,
     family_figure,
     family_table,
@@ -43,7 +42,7 @@ def main() -> None:
     args = ap.parse_args()
     members = [m for m in benchmark_family() if args.split == "all" or m.split == args.split]
     t0 = time.perf_counter()
-    records = run_family(members, trials=args.trials, restarts=args.restarts, methods=(*METHODS, MBKM_PP))
+    records = run_family(members, trials=args.trials, restarts=args.restarts, methods=FAMILY_METHODS)
     seconds = time.perf_counter() - t0
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"kmeans_family_{args.split}"

@@ -79,6 +79,12 @@ CANDIDATES: dict[str, dict] = {
     "k-means++, spread 1.5-0.35, T30, L3, a0.5, W5": dict(
         init="k-means++", start=1.5, end=0.35, T=30, L=3, a=0.5, W=5, spread=True
     ),
+    "k-means++ on all rows, 1.0-0.35, T15, L3, a0.5, W5": dict(
+        init="k-means++", start=1.0, end=0.35, T=15, L=3, a=0.5, W=5, init_size=None
+    ),
+    "k-means++ on 10 x batch rows, 1.0-0.35, T15, L3, a0.5, W5": dict(
+        init="k-means++", start=1.0, end=0.35, T=15, L=3, a=0.5, W=5, init_size=10
+    ),
     "random, spread 1.5-0.35, T30, L3, a0.5, W5": dict(
         init="random", start=1.5, end=0.35, T=30, L=3, a=0.5, W=5, spread=True
     ),
@@ -87,9 +93,10 @@ CANDIDATES: dict[str, dict] = {
 
 def esgd(c: dict, K: int, B: int, seed: int) -> ESGDKMeans:
     sbe.SPREAD_STEPS = bool(c.get("spread", False))
+    sbe.INIT_SIZE = c.get("init_size", 3)
+    sbe.MASS_START, sbe.MASS_END = c.get("mass", (None, None))  # reset for every fit
     if "mass" in c:  # the "auto" rule with these constants
         sbe.START_RATIO, sbe.END_RATIO = c["start"], c["end"]
-        sbe.MASS_START, sbe.MASS_END = c["mass"]
     return ESGDKMeans(
         K,
         init=c["init"],

@@ -59,7 +59,7 @@ def test_cli_kmeans_writes_table_and_figures(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "| ESGD |" in text and "ESGD / mb-EM wall time per trial" in text
     res = json.loads((out / "kmeans_four-means_b100.json").read_text())
-    assert [r["method"] for r in res["rows"]] == ["EM", "mb-EM", "k-means++", "ESGD"]
+    assert [r["method"] for r in res["rows"]] == ["EM", "mb-EM", "k-means++", "ESGD", "ESGD-strong"]
     assert res["trials"] == 2 and len(res["raw"]["ESGD"]["energies"]) == 2
     assert all(e >= res["f_star"] * (1 - 1e-12) for m in res["raw"].values() for e in m["energies"])
     assert (out / "kmeans_four-means_b100.md").read_text().count("|") > 20

@@ -5,7 +5,7 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from deeprelax.cluster import ESGDKMeans, kmeans_energy
+from deeprelax.cluster import ESGDKMeans, kmeans_energy, strong_exploration
 from deeprelax.cluster.certify import certify_global_minimum
 from deeprelax.cluster.datasets import load_benchmark, make_separated_blobs
 
@@ -42,19 +42,8 @@ def _same_partition(a, b):
 
 
 def _strong(K):
-    """The round-1 schedule, strong exploration (gamma_0 = 2.5K to 0.35K in 60 steps, L = 5, alpha = 0.9).
-
-    It escapes bad initialisations on balanced data, but destroys unbalanced optima (docs/kmeans.md), so it
-    is no longer the default; the default schedule relies on k-means++ seeding.
-    """
-    return dict(
-        step_size=2.5 * K,
-        final_step_size=0.35 * K,
-        n_explore=60,
-        n_inner=5,
-        averaging=0.9,
-        max_no_improvement=10,
-    )
+    """The round-1 schedule (strong exploration); see ``strong_exploration``."""
+    return strong_exploration(K)
 
 
 def test_defaults_find_the_certified_global_minimum(small_blobs):

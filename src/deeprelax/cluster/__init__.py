@@ -7,6 +7,7 @@ from deeprelax.cluster.stochastic_backward_euler import (
     backward_euler_step,
     default_schedule,
     default_step_size,
+    strong_exploration,
 )
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "inertia_to_energy",
     "kmeans_energy",
     "kmeans_gradient",
+    "strong_exploration",
 ]

@@ -84,7 +84,14 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from deeprelax.cluster.energy import cluster_sums
 
-__all__ = ["ESGDKMeans", "Schedule", "backward_euler_step", "default_schedule", "default_step_size"]
+__all__ = [
+    "ESGDKMeans",
+    "Schedule",
+    "backward_euler_step",
+    "default_schedule",
+    "default_step_size",
+    "strong_exploration",
+]
 
 #: Constants of the ``"auto"`` schedule (dimensionless; see :func:`default_schedule` and docs/kmeans.md).
 #: Chosen on the training half of the benchmark family (bench/kmeans_tune.py, docs/kmeans.md).
@@ -159,6 +166,25 @@ def default_schedule(n_clusters: int) -> Schedule:
     )
 
 
+def strong_exploration(n_clusters: int) -> dict[str, float | int]:
+    r"""The round-1 schedule as ``ESGDKMeans`` keyword arguments: :math:`\gamma_0 = 2.5K \to 0.35K` in 60
+    steps, ``L = 5``, :math:`\alpha = 0.9`, patience 10.
+
+    Every balanced centre is unstable at first (:math:`\gamma_0 p = 2.5`), so it escapes bad (e.g. random)
+    initialisations on data with clusters of similar size; it also ejects the centres of large clusters, so
+    do not use it when the cluster sizes differ (docs/kmeans.md).
+    """
+    K = int(n_clusters)
+    return dict(
+        step_size=2.5 * K,
+        final_step_size=0.35 * K,
+        n_explore=60,
+        n_inner=5,
+        averaging=0.9,
+        max_no_improvement=10,
+    )
+
+
 # ----------------------------------------------------------------------------------------------- kernel
 def _augment(X: NDArray) -> NDArray[np.float64]:
     """``[X, 1]``: lets one matrix product give ``y.x_i - |x_i|^2/2`` (argmax = nearest centre)."""
@@ -195,6 +221,9 @@ def _minibatch_gradient(
         total = float(weights.sum())
     return (counts[:, None] * y - sums) / total, counts
 
+
+#: k-means++ seeding runs on a random subsample of max(INIT_SIZE * batch_size, 3K) rows (None: all rows).
+INIT_SIZE: int | None = 3
 
 #: Experimental (bench/kmeans_tune.py): per-centre steps by spread instead of mass (see _spread_iteration).
 SPREAD_STEPS = False
@@ -558,7 +587,11 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             return Xs[rs.choice(len(Xs), size=K, replace=False, p=sw / sw.sum())].copy()
         if isinstance(self.init, str) and self.init == "k-means++":
             n = len(Xs)
-            m = n if self.batch_size is None else min(n, max(3 * self.batch_size, 3 * K))
+            m = (
+                n
+                if self.batch_size is None or INIT_SIZE is None
+                else min(n, max(INIT_SIZE * self.batch_size, 3 * K))
+            )
             if m < n:  # seed on a random subsample, as MiniBatchKMeans does (init_size = 3 * batch_size)
                 p = None if sw is None else sw / sw.sum()
                 sub = rs.choice(n, size=m, replace=False, p=p) if p is None else rs.choice(n, size=m, p=p)
