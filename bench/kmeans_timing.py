@@ -1,5 +1,7 @@
 """Wall time per fit: ESGDKMeans vs scikit-learn's MiniBatchKMeans at the same batch size (interleaved).
 
+Both use k-means++ seeding (the default of both estimators) and ``n_init=1``.
+
 Usage::
 
     PYTHONPATH=src python bench/kmeans_timing.py [--dataset blobs8] [--fits 30]
@@ -37,7 +39,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 es.fit(data.X)
                 t_es.append(time.perf_counter() - t0)
-                mb = MiniBatchKMeans(K, init="random", n_init=1, batch_size=b, random_state=s)
+                mb = MiniBatchKMeans(K, init="k-means++", n_init=1, batch_size=b, random_state=s)
                 t0 = time.perf_counter()
                 mb.fit(data.X)
                 t_mb.append(time.perf_counter() - t0)
