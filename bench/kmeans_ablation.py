@@ -5,7 +5,7 @@ Usage::
     PYTHONPATH=src python bench/kmeans_ablation.py [--dataset blobs8] [--batch-size 1000] [--trials 100]
 
 Runs ``ESGDKMeans`` with *random* initial centres (seeds 0..trials-1) and the strong-exploration schedule
-(``strong_exploration(K)``: gamma_0 = 2.5K -> 0.35K in 60 steps, L = 5, alpha = 0.9; the round-1 defaults),
+(``strong_exploration(K)``: gamma_0 = 2.5K -> 0.35K in 99 steps, L = 5, alpha = 0.9; the round-1 defaults),
 then with one ingredient changed at a time, plus the round-2 defaults (k-means++ seeding) and the round-2
 schedule from random centres. Prints the share of trials at the certified global minimum
 (f <= f* (1 + 1e-3)), the share in the optimal partition and the mean final energy f = inertia/(2N). All

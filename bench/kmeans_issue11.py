@@ -10,9 +10,10 @@ each ("equal") or of linspace(2000, 200, 8) points ("unequal"). Reference: the b
 k-means++ restarts (the certificate does not apply: the clusters touch). A trial is "at the global
 minimum" when f <= f_ref (1 + 1e-2), the issue's "within 1 %". Batch 500 for the mini-batch methods.
 Methods: ESGD with its defaults; ESGD with ``init="random"`` (the issue's setting) and otherwise default;
-ESGD with ``init="random"`` and the round-1 schedule (gamma_0 = 2.5K -> 0.35K in 60 steps, L = 5,
-alpha = 0.9); EM, mini-batch EM (both random init) and k-means++ (scikit-learn, ``n_init=1``). Also: ESGD
-(defaults) on a rotated, x1000, shifted copy, to show the result does not depend on the units.
+ESGD with ``init="random"`` and the round-1 schedule (``strong_exploration``:
+gamma_0 = 2.5K -> 0.35K in 99 steps, L = 5, alpha = 0.9); EM, mini-batch EM (both random init) and
+k-means++ (scikit-learn, ``n_init=1``). Also: ESGD (defaults) on a rotated, x1000, shifted copy, to show
+the result does not depend on the units.
 """
 
 from __future__ import annotations
@@ -23,11 +24,9 @@ import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from threadpoolctl import threadpool_limits
 
-from deeprelax.cluster import ESGDKMeans, kmeans_energy
+from deeprelax.cluster import ESGDKMeans, kmeans_energy, strong_exploration
 
-ROUND1 = dict(
-    step_size=20.0, final_step_size=2.8, n_explore=60, n_inner=5, averaging=0.9, max_no_improvement=10
-)
+ROUND1 = strong_exploration(8)
 
 
 def issue11_blobs(seed: int, unequal: bool) -> np.ndarray:

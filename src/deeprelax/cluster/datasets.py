@@ -1,6 +1,7 @@
 r"""Benchmark data for k-means with a *certified* global minimum (seeded generators, numpy only).
 
-``make_separated_blobs`` — the benchmark family: ``n_clusters`` truncated Gaussian blobs in the plane,
+``make_separated_blobs`` — the round-1 instances (``blobs8``): ``n_clusters`` truncated Gaussian blobs in
+the plane,
 means on a jittered :math:`\lceil K/2\rceil \times 2` grid of spacing ``separation``, unequal sizes
 (proportions ~ Dirichlet(``size_concentration``); ``None``: equal sizes) and unequal spreads
 (:math:`\sigma_g \sim U(\text{spread})`),
@@ -8,6 +9,10 @@ each point :math:`\mu_g + \sigma_g \xi` with :math:`\xi \sim N(0, I_2)` conditio
 ``truncate``. Well separated blobs make bad local minima *deep* (two centres sharing one blob while one
 centre sits between two blobs is a stable Lloyd fixed point), so random-init EM fails often, and make the
 global minimum provable by :func:`deeprelax.cluster.certify.certify_global_minimum`.
+
+``make_gaussian_mixture`` / ``benchmark_family`` — the round-2 benchmark family (K 4-20, dimension 2-50,
+separation, imbalance 1:1-1:10, anisotropy, N), split into a training half (for choosing defaults) and a
+held-out half (for reporting); see :func:`benchmark_family`.
 
 ``make_four_means_three_clusters`` — the seed's picture: 4 means, 3 clusters, one of them a *double*
 cluster (two lumps close together); the optimum puts two means in the double cluster.

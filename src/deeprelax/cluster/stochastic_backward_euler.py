@@ -167,8 +167,9 @@ def default_schedule(n_clusters: int) -> Schedule:
 
 
 def strong_exploration(n_clusters: int) -> dict[str, float | int]:
-    r"""The round-1 schedule as ``ESGDKMeans`` keyword arguments: :math:`\gamma_0 = 2.5K \to 0.35K` in 60
-    steps, ``L = 5``, :math:`\alpha = 0.9`, patience 10.
+    r"""The round-1 schedule as ``ESGDKMeans`` keyword arguments: :math:`\gamma_k = 2.5K \cdot 1.02^{-(k-1)}`
+    for ``k = 1 .. 100`` (:math:`2.5K \to 0.35K` in :math:`T = 99` steps), ``L = 5``, :math:`\alpha = 0.9`;
+    then, unlike round 1, the settling phase with patience 10 and the polish step.
 
     Every balanced centre is unstable at first (:math:`\gamma_0 p = 2.5`), so it escapes bad (e.g. random)
     initialisations on data with clusters of similar size; it also ejects the centres of large clusters, so
@@ -177,8 +178,8 @@ def strong_exploration(n_clusters: int) -> dict[str, float | int]:
     K = int(n_clusters)
     return dict(
         step_size=2.5 * K,
-        final_step_size=0.35 * K,
-        n_explore=60,
+        final_step_size=2.5 * K / 1.02**99,
+        n_explore=99,
         n_inner=5,
         averaging=0.9,
         max_no_improvement=10,
