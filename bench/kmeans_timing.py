@@ -48,8 +48,9 @@ def main() -> None:
         me, mm = 1e3 * np.mean(t_es), 1e3 * np.mean(t_mb)
         per_step = 1e3 * me / np.mean(s_es)
         print(
-            f"batch {b}: ESGD {me:.1f} ms/fit ({np.mean(s_es):.0f} steps, {per_step:.0f} us/step); "
-            f"MiniBatchKMeans {mm:.1f} ms/fit ({np.mean(s_mb):.0f} steps); ratio ESGD/mb-EM = {me / mm:.2f}"
+            f"batch {b}: ESGD {me:.1f} ms/fit ({np.mean(s_es):.0f} mini-batch gradients, {per_step:.0f} us "
+            "each); "
+            f"MiniBatchKMeans(k-means++) {mm:.1f} ms/fit ({np.mean(s_mb):.0f} steps); ratio {me / mm:.2f}"
         )
 
 
