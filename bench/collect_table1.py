@@ -26,10 +26,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("root", type=Path)
     args = ap.parse_args()
-    print(
-        "| model | optimizer | seeds done | final error (%) @ eff. epochs | best error (%) @ eff. epochs "
-        "| paper (%) @ eff. epochs | wall time / seed | unfinished |"
-    )
+    print("| model | optimizer | seeds done | final error (%) @ eff. epochs | best error (%) @ eff. epochs "
+          "| paper (%) @ eff. epochs | wall time / seed | unfinished |")
     print("|---|---|---|---|---|---|---|---|")
     for model in ("lenet", "mnistfc", "allcnn"):
         for opt in ("entropy-sgd", "hj", "sgd", "heat"):
@@ -47,10 +45,8 @@ def main() -> None:
                     lines = (seed_dir / "log.jsonl").read_text().splitlines()
                     if lines:
                         r = json.loads(lines[-1])
-                        partial.append(
-                            f"{seed_dir.name}: epoch {r['epoch']} ({r['effective_epochs']} eff.), "
-                            f"{r['test_error']:.2f} %"
-                        )
+                        partial.append(f"{seed_dir.name}: epoch {r['epoch']} ({r['effective_epochs']} eff.), "
+                                       f"{r['test_error']:.2f} %")
                     else:
                         partial.append(f"{seed_dir.name}: started")
             ref = f"{paper['error']:.2f} ± {paper['std']:.2f} @ {paper['effective_epochs']}"

@@ -11,7 +11,8 @@ k-means++ restarts (the certificate does not apply: the clusters touch). A trial
 minimum" when f <= f_ref (1 + 1e-2), the issue's "within 1 %". Batch 500 for the mini-batch methods.
 Methods: ESGD with its defaults; ESGD with ``init="random"`` (the issue's setting) and otherwise default;
 ESGD with ``init="random"`` and the round-1 schedule (``strong_exploration``:
-gamma_0 = 2.5K -> 0.35K in 99 steps, L = 5, alpha = 0.9); EM, mini-batch EM (both random init) and
+gamma_0 = 2.5K -> 0.35K in 99 steps, L = 5, alpha = 0.9), and the same from k-means++ centres (does the
+schedule keep a good start?); EM, mini-batch EM (both random init) and
 k-means++ (scikit-learn, ``n_init=1``). Also: ESGD (defaults) on a rotated, x1000, shifted copy, to show
 the result does not depend on the units.
 """
@@ -53,6 +54,9 @@ def main() -> None:
         "ESGD (init=random)": lambda s: ESGDKMeans(8, init="random", batch_size=B, random_state=s),
         "ESGD (init=random, round-1 schedule)": lambda s: ESGDKMeans(
             8, init="random", batch_size=B, random_state=s, **ROUND1
+        ),
+        "ESGD (init=k-means++, round-1 schedule)": lambda s: ESGDKMeans(
+            8, init="k-means++", batch_size=B, random_state=s, **ROUND1
         ),
         "EM": lambda s: KMeans(8, init="random", n_init=1, random_state=s),
         "mb-EM": lambda s: MiniBatchKMeans(8, init="random", n_init=1, batch_size=B, random_state=s),

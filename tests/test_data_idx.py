@@ -16,6 +16,7 @@ from deeprelax.nets.idx import DataFileError, encode_idx, parse_idx, read_idx, w
 SHARED_MNIST = Path("/work/shared/data/mnist")
 
 
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])
 @pytest.mark.parametrize("suffix", ["", ".gz"])
 def test_idx_round_trip(tmp_path, dtype, suffix):
@@ -49,12 +50,10 @@ def test_truncated_and_foreign_files_are_clear_errors(tmp_path):
 
 def _write_tiny_set(folder: Path, prefix="", compress=True, n_train=30, n_test=10, seed=0):
     rng = np.random.default_rng(seed)
-    arrays = [
-        rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-        rng.integers(0, 10, n_train, dtype=np.uint8),
-        rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-        rng.integers(0, 10, n_test, dtype=np.uint8),
-    ]
+    arrays = [rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+              rng.integers(0, 10, n_train, dtype=np.uint8),
+              rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+              rng.integers(0, 10, n_test, dtype=np.uint8)]
     folder.mkdir(parents=True, exist_ok=True)
     hashes = {}
     for part, arr in zip(IDX_PARTS, arrays):
@@ -109,7 +108,6 @@ def test_bundled_subset_is_the_documented_selection_of_canonical_mnist():
 
 
 # ---- downloads into the cache, over file:// URLs --------------------------------------------------------
-
 
 def test_fetch_downloads_verifies_and_renames(tmp_path):
     src = tmp_path / "src"

@@ -11,36 +11,12 @@ import pytest
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "deeprelax"
 
 FORBIDDEN = {
-    "optim": {
-        "numpy",
-        "scipy",
-        "sklearn",
-        "matplotlib",
-        "deeprelax.pde",
-        "deeprelax.cluster",
-        "deeprelax.nets",
-        "deeprelax.experiments",
-        "deeprelax.cli",
-    },
-    "pde": {
-        "torch",
-        "matplotlib",
-        "sklearn",
-        "deeprelax.optim",
-        "deeprelax.nets",
-        "deeprelax.cluster",
-        "deeprelax.experiments",
-        "deeprelax.cli",
-    },
-    "cluster": {
-        "torch",
-        "matplotlib",
-        "deeprelax.optim",
-        "deeprelax.nets",
-        "deeprelax.pde",
-        "deeprelax.experiments",
-        "deeprelax.cli",
-    },
+    "optim": {"numpy", "scipy", "sklearn", "matplotlib", "deeprelax.pde", "deeprelax.cluster",
+              "deeprelax.nets", "deeprelax.experiments", "deeprelax.cli"},
+    "pde": {"torch", "matplotlib", "sklearn", "deeprelax.optim", "deeprelax.nets", "deeprelax.cluster",
+            "deeprelax.experiments", "deeprelax.cli"},
+    "cluster": {"torch", "matplotlib", "deeprelax.optim", "deeprelax.nets", "deeprelax.pde",
+                "deeprelax.experiments", "deeprelax.cli"},
     "nets": {"matplotlib", "deeprelax.experiments", "deeprelax.cli"},
 }
 
@@ -66,9 +42,7 @@ def test_layer_imports_only_what_it_may(layer):
 
 
 def test_numpy_layers_load_without_torch_or_matplotlib():
-    code = (
-        "import sys, deeprelax.pde, deeprelax.cluster; "
-        "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))"
-    )
+    code = ("import sys, deeprelax.pde, deeprelax.cluster; "
+            "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

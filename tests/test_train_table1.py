@@ -20,18 +20,12 @@ from deeprelax.experiments.train import TrainConfig
 
 # REFERENCE §4 (Deep Relaxation, Table 1): error (%), std, effective epochs
 PAPER = {
-    ("mnistfc", "entropy-sgd"): (1.08, 0.02, 120),
-    ("mnistfc", "heat"): (1.13, 0.02, 200),
-    ("mnistfc", "hj"): (1.17, 0.04, 200),
-    ("mnistfc", "sgd"): (1.10, 0.01, 194),
-    ("lenet", "entropy-sgd"): (0.50, 0.01, 80),
-    ("lenet", "heat"): (0.59, 0.02, 75),
-    ("lenet", "hj"): (0.50, 0.01, 70),
-    ("lenet", "sgd"): (0.50, 0.02, 67),
-    ("allcnn", "entropy-sgd"): (7.96, 0.05, 160),
-    ("allcnn", "heat"): (9.04, 0.04, 150),
-    ("allcnn", "hj"): (7.89, 0.07, 145),
-    ("allcnn", "sgd"): (7.94, 0.06, 195),
+    ("mnistfc", "entropy-sgd"): (1.08, 0.02, 120), ("mnistfc", "heat"): (1.13, 0.02, 200),
+    ("mnistfc", "hj"): (1.17, 0.04, 200), ("mnistfc", "sgd"): (1.10, 0.01, 194),
+    ("lenet", "entropy-sgd"): (0.50, 0.01, 80), ("lenet", "heat"): (0.59, 0.02, 75),
+    ("lenet", "hj"): (0.50, 0.01, 70), ("lenet", "sgd"): (0.50, 0.02, 67),
+    ("allcnn", "entropy-sgd"): (7.96, 0.05, 160), ("allcnn", "heat"): (9.04, 0.04, 150),
+    ("allcnn", "hj"): (7.89, 0.07, 145), ("allcnn", "sgd"): (7.94, 0.06, 195),
 }
 
 
@@ -67,18 +61,8 @@ def test_scoped_gamma_stays_inside_the_langevin_stability_line(model, opt):
 
 def test_published_hyperparameters_are_the_reference_ones():
     esgd = load_cell("lenet", "entropy-sgd")["train"]
-    assert esgd["hparams"] == {
-        "lr": 1.0,
-        "momentum": 0.9,
-        "nesterov": True,
-        "weight_decay": 0.0,
-        "L": 20,
-        "inner_lr": 0.1,
-        "gamma": 1e-4,
-        "scoping": 1e-3,
-        "noise": 1e-4,
-        "alpha": 0.75,
-    }
+    assert esgd["hparams"] == {"lr": 1.0, "momentum": 0.9, "nesterov": True, "weight_decay": 0.0, "L": 20,
+                               "inner_lr": 0.1, "gamma": 1e-4, "scoping": 1e-3, "noise": 1e-4, "alpha": 0.75}
     sgd = load_cell("mnistfc", "sgd")["train"]
     assert sgd["lr_schedule"] == {"0": 0.1, "30": 0.02, "60": 0.004}
     cifar = load_cell("allcnn", "sgd")["train"]
@@ -94,18 +78,9 @@ def test_mean_std_and_aggregate():
     assert s == pytest.approx(0.1)  # sample std (ddof = 1)
     assert mean_std([0.42]) == (0.42, 0.0)
     doc = load_cell("lenet", "hj")
-    summaries = [
-        {
-            "seed": k,
-            "final_error": e,
-            "best_error": e - 0.05,
-            "effective_epochs": 70,
-            "grad_evals": 9,
-            "wall_time": 60.0 * (k + 1),
-            "data": "mnist",
-        }
-        for k, e in enumerate([0.55, 0.45])
-    ]
+    summaries = [{"seed": k, "final_error": e, "best_error": e - 0.05, "effective_epochs": 70,
+                  "grad_evals": 9, "wall_time": 60.0 * (k + 1), "data": "mnist"}
+                 for k, e in enumerate([0.55, 0.45])]
     row = aggregate(doc, summaries)
     assert row["final_error_mean"] == pytest.approx(0.5)
     assert row["final_error_std"] == pytest.approx(0.0707107)
@@ -122,15 +97,8 @@ def test_unknown_cell():
 
 
 def test_run_cell_smoke_and_reuse_of_finished_seeds(tmp_path):
-    over = {
-        "data": "mnist-subset",
-        "epochs": 1,
-        "steps_per_epoch": 2,
-        "n_train": 256,
-        "n_test": 100,
-        "dry_feed_batches": 1,
-        "threads": 1,
-    }
+    over = {"data": "mnist-subset", "epochs": 1, "steps_per_epoch": 2, "n_train": 256, "n_test": 100,
+            "dry_feed_batches": 1, "threads": 1}
     logs = []
     row = run_cell("lenet", "hj", [0, 1], tmp_path, overrides=over, progress=False, log=logs.append)
     assert row["seeds"] == [0, 1] and row["effective_epochs"] == 5 and row["grad_evals"] == 12
@@ -149,35 +117,10 @@ def test_cli_table1(tmp_path, capsys):
     assert main(["table1", "--model", "mnistfc", "--optimizer", "sgd", "--show"]) == 0
     assert '"effective_epochs": 194' in capsys.readouterr().out
     table = tmp_path / "results.md"
-    assert (
-        main(
-            [
-                "table1",
-                "--model",
-                "mnistfc",
-                "--optimizer",
-                "entropy-sgd",
-                "--seeds",
-                "3",
-                "--data",
-                "mnist-subset",
-                "--epochs",
-                "1",
-                "--steps-per-epoch",
-                "1",
-                "--dry-feed-batches",
-                "1",
-                "--threads",
-                "1",
-                "--no-progress",
-                "--out",
-                str(tmp_path / "cell"),
-                "--table",
-                str(table),
-            ]
-        )
-        == 0
-    )
+    assert main(["table1", "--model", "mnistfc", "--optimizer", "entropy-sgd", "--seeds", "3", "--data",
+                 "mnist-subset", "--epochs", "1", "--steps-per-epoch", "1", "--dry-feed-batches", "1",
+                 "--threads", "1", "--no-progress", "--out", str(tmp_path / "cell"),
+                 "--table", str(table)]) == 0
     out = capsys.readouterr().out
     assert "| mnistfc | Entropy-SGD | 1 |" in out and "1.08 ± 0.02 @ 120" in out
     assert table.read_text().startswith("| mnistfc | Entropy-SGD | 1 |")

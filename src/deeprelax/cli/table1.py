@@ -23,15 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=["mnistfc", "lenet", "allcnn"], required=False)
     parser.add_argument("--optimizer", choices=["sgd", "entropy-sgd", "hj", "heat"], required=False)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument(
-        "--out", default=None, help="output folder (default: runs/table1/<model>-<optimizer>)"
-    )
-    parser.add_argument(
-        "--data", default=None, help="override the cell's data set (e.g. mnist-subset, for a try)"
-    )
-    parser.add_argument(
-        "--data-dir", default=None, help="folder with the data files (default: download cache)"
-    )
+    parser.add_argument("--out", default=None,
+                        help="output folder (default: runs/table1/<model>-<optimizer>)")
+    parser.add_argument("--data", default=None,
+                        help="override the cell's data set (e.g. mnist-subset, for a try)")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder with the data files (default: download cache)")
     parser.add_argument("--epochs", type=int, default=None, help="override the number of epochs (smoke runs)")
     parser.add_argument("--steps-per-epoch", type=int, default=None, help="override (smoke runs)")
     parser.add_argument("--dry-feed-batches", type=int, default=None, help="override (smoke runs)")
@@ -61,9 +58,8 @@ def run(args: argparse.Namespace) -> int:
             overrides[key] = v
     out = args.out or f"runs/table1/{args.model}-{args.optimizer}"
     try:
-        row = run_cell(
-            args.model, args.optimizer, args.seeds, out, overrides=overrides, progress=not args.no_progress
-        )
+        row = run_cell(args.model, args.optimizer, args.seeds, out, overrides=overrides,
+                       progress=not args.no_progress)
     except (ValueError, DataFileError) as exc:
         print(f"deeprelax table1: error: {exc}", file=sys.stderr)
         return 2

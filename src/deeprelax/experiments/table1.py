@@ -27,14 +27,8 @@ COLUMNS = {"entropy-sgd": "Entropy-SGD", "heat": "HEAT", "hj": "HJ", "sgd": "SGD
 
 
 def config_path(model: str, optimizer: str) -> Path:
-    return Path(
-        str(
-            importlib.resources.files("deeprelax")
-            / "experiments"
-            / "configs"
-            / f"table1-{model}-{optimizer}.json"
-        )
-    )
+    return Path(str(importlib.resources.files("deeprelax") / "experiments" / "configs"
+                    / f"table1-{model}-{optimizer}.json"))
 
 
 def load_cell(model: str, optimizer: str) -> dict[str, Any]:
@@ -54,16 +48,9 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
 
 
-def run_cell(
-    model: str,
-    optimizer: str,
-    seeds: Sequence[int],
-    out: str | Path,
-    *,
-    overrides: dict[str, Any] | None = None,
-    progress: bool = True,
-    log: Any = print,
-) -> dict[str, Any]:
+def run_cell(model: str, optimizer: str, seeds: Sequence[int], out: str | Path, *,
+             overrides: dict[str, Any] | None = None, progress: bool = True,
+             log: Any = print) -> dict[str, Any]:
     """Train the cell for every seed (skipping finished ones) and aggregate; returns the row dict."""
     doc = load_cell(model, optimizer)
     out = Path(out)
@@ -91,20 +78,13 @@ def aggregate(doc: dict[str, Any], summaries: Sequence[dict[str, Any]]) -> dict[
     final_mean, final_std = mean_std([s["final_error"] for s in summaries])
     best_mean, best_std = mean_std([s["best_error"] for s in summaries])
     return {
-        "cell": doc["cell"],
-        "model": doc["train"]["model"],
-        "optimizer": doc["train"]["optimizer"],
+        "cell": doc["cell"], "model": doc["train"]["model"], "optimizer": doc["train"]["optimizer"],
         "data": summaries[0].get("data", doc["train"]["data"]) if summaries else doc["train"]["data"],
-        "seeds": [s["seed"] for s in summaries],
-        "final_error_mean": final_mean,
-        "final_error_std": final_std,
-        "best_error_mean": best_mean,
-        "best_error_std": best_std,
-        "effective_epochs": summaries[0]["effective_epochs"],
-        "grad_evals": summaries[0]["grad_evals"],
+        "seeds": [s["seed"] for s in summaries], "final_error_mean": final_mean, "final_error_std": final_std,
+        "best_error_mean": best_mean, "best_error_std": best_std,
+        "effective_epochs": summaries[0]["effective_epochs"], "grad_evals": summaries[0]["grad_evals"],
         "wall_time_mean": statistics.fmean(s["wall_time"] for s in summaries),
-        "paper_error": doc["paper"]["error"],
-        "paper_std": doc["paper"]["std"],
+        "paper_error": doc["paper"]["error"], "paper_std": doc["paper"]["std"],
         "paper_effective_epochs": doc["paper"]["effective_epochs"],
         "per_seed_final": [s["final_error"] for s in summaries],
     }
@@ -112,11 +92,9 @@ def aggregate(doc: dict[str, Any], summaries: Sequence[dict[str, Any]]) -> dict[
 
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """Rows as a markdown table: ours (final and best error, mean ± std) next to the paper's."""
-    lines = [
-        "| model | optimizer | seeds | final error (%) @ eff. epochs | best error (%) "
-        "| paper (%) @ eff. epochs | wall time / seed |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    lines = ["| model | optimizer | seeds | final error (%) @ eff. epochs | best error (%) "
+             "| paper (%) @ eff. epochs | wall time / seed |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         spread = len(r["seeds"]) > 1  # one seed: no standard deviation to report
         final = f"{r['final_error_mean']:.2f}" + (f" ± {r['final_error_std']:.2f}" if spread else "")
@@ -125,6 +103,5 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
             f"| {r['model']} | {COLUMNS.get(r['optimizer'], r['optimizer'])} | {len(r['seeds'])} "
             f"| {final} @ {r['effective_epochs']} | {best} "
             f"| {r['paper_error']:.2f} ± {r['paper_std']:.2f} @ {r['paper_effective_epochs']} "
-            f"| {r['wall_time_mean'] / 60:.1f} min |"
-        )
+            f"| {r['wall_time_mean'] / 60:.1f} min |")
     return "\n".join(lines) + "\n"

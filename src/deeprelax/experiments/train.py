@@ -86,10 +86,8 @@ class TrainConfig:
         if self.data not in IMAGE_SHAPES:
             raise ValueError(f"data must be one of {sorted(IMAGE_SHAPES)}, got {self.data!r}")
         if IMAGE_SHAPES[self.data] != MODEL_INPUT_SHAPES[self.model]:
-            raise ValueError(
-                f"data {self.data!r} (images {IMAGE_SHAPES[self.data]}) does not fit model "
-                f"{self.model!r} (input {MODEL_INPUT_SHAPES[self.model]})"
-            )
+            raise ValueError(f"data {self.data!r} (images {IMAGE_SHAPES[self.data]}) does not fit model "
+                             f"{self.model!r} (input {MODEL_INPUT_SHAPES[self.model]})")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
@@ -141,9 +139,8 @@ def parse_lr_schedule(text: str) -> dict[int, float]:
             k, v = item.split(":")
             out[int(k)] = float(v)
         except ValueError as exc:
-            raise ValueError(
-                f"lr schedule entries are EPOCH:LR pairs separated by commas, got {item!r}"
-            ) from exc
+            raise ValueError(f"lr schedule entries are EPOCH:LR pairs separated by commas, "
+                             f"got {item!r}") from exc
     return out
 
 
@@ -167,24 +164,13 @@ class TrainResult:
     def summary(self) -> dict[str, Any]:
         f, b = self.final, self.best
         c = self.config
-        return {
-            "model": c["model"],
-            "optimizer": c["optimizer"],
-            "data": c["data"],
-            "seed": c["seed"],
-            "n_train": self.n_train,
-            "L": self.L,
-            "n_params": self.n_params,
-            "epochs": f["epoch"],
-            "effective_epochs": f["effective_epochs"],
-            "grad_evals": f["grad_evals"],
-            "grad_epochs": f["grad_epochs"],
-            "final_error": f["test_error"],
-            "best_error": b["test_error"],
-            "best_effective_epochs": b["effective_epochs"],
-            "final_train_loss": f["train_loss"],
-            "wall_time": f["wall_time"],
-        }
+        return {"model": c["model"], "optimizer": c["optimizer"], "data": c["data"], "seed": c["seed"],
+                "n_train": self.n_train, "L": self.L, "n_params": self.n_params, "epochs": f["epoch"],
+                "effective_epochs": f["effective_epochs"], "grad_evals": f["grad_evals"],
+                "grad_epochs": f["grad_epochs"], "final_error": f["test_error"],
+                "best_error": b["test_error"],
+                "best_effective_epochs": b["effective_epochs"], "final_train_loss": f["train_loss"],
+                "wall_time": f["wall_time"]}
 
 
 def _rng_states(device: torch.device) -> dict[str, Any]:
@@ -244,16 +230,10 @@ class Trainer:
         log: where one-line epoch summaries go (``None``: silent).
     """
 
-    def __init__(
-        self,
-        config: TrainConfig,
-        out: str | Path | None = None,
-        *,
-        dataset: ImageDataset | None = None,
-        progress: bool = True,
-        on_step: Callable[[Trainer, int, int], None] | None = None,
-        log: Callable[[str], None] | None = print,
-    ) -> None:
+    def __init__(self, config: TrainConfig, out: str | Path | None = None, *,
+                 dataset: ImageDataset | None = None, progress: bool = True,
+                 on_step: Callable[[Trainer, int, int], None] | None = None,
+                 log: Callable[[str], None] | None = print) -> None:
         self.config = config
         self.out = Path(out) if out is not None else None
         self.progress, self.on_step, self.log = progress, on_step, log
@@ -278,17 +258,14 @@ class Trainer:
         self.optimizer = create_optimizer(config.optimizer, self.model.parameters(), **config.hparams)
         self.L = inner_steps(self.optimizer)
         self.base_lr = float(self.optimizer.param_groups[0]["lr"])
-        self.sampler = MinibatchSampler(
-            self.n_train,
-            config.batch_size,
-            replacement=config.sampling == "replacement",
-            seed=_derived_seed(config.seed, 1),
-        )
+        self.sampler = MinibatchSampler(self.n_train, config.batch_size,
+                                        replacement=config.sampling == "replacement",
+                                        seed=_derived_seed(config.seed, 1))
         self.augment_gen = torch.Generator().manual_seed(_derived_seed(config.seed, 2))
         self.steps_per_epoch = config.steps_per_epoch or math.ceil(self.n_train / config.batch_size)
-        self.epoch = 0  # epochs completed
-        self.grad_evals = 0  # closure calls so far
-        self.wall_time = 0.0  # seconds spent in completed epochs
+        self.epoch = 0                    # epochs completed
+        self.grad_evals = 0               # closure calls so far
+        self.wall_time = 0.0              # seconds spent in completed epochs
         self.history: list[dict[str, Any]] = []
         self._calls_in_step = 0
         self.reset_epoch_stats()
@@ -342,18 +319,14 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self) -> tuple[float, float]:
         """Dry-feed the BatchNorm statistics, then (test loss, test error in %)."""
-        refresh_batchnorm(
-            self.model,
-            self.x_train,
-            batch_size=self.config.batch_size,
-            max_batches=self.config.dry_feed_batches,
-        )
+        refresh_batchnorm(self.model, self.x_train, batch_size=self.config.batch_size,
+                          max_batches=self.config.dry_feed_batches)
         self.model.eval()
         loss, wrong = torch.zeros((), device=self.device), torch.zeros((), device=self.device)
         bs = self.config.eval_batch_size
         for i in range(0, len(self.x_test), bs):
-            out = self.model(self.x_test[i : i + bs])
-            yb = self.y_test[i : i + bs]
+            out = self.model(self.x_test[i:i + bs])
+            yb = self.y_test[i:i + bs]
             loss += F.cross_entropy(out, yb, reduction="sum")
             wrong += (out.argmax(1) != yb).sum()
         self.model.train()
@@ -362,18 +335,10 @@ class Trainer:
 
     # -- checkpoints --------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "config": self.config.to_dict(),
-            "epoch": self.epoch,
-            "grad_evals": self.grad_evals,
-            "wall_time": self.wall_time,
-            "history": self.history,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "sampler": self.sampler.state_dict(),
-            "augment_gen": self.augment_gen.get_state(),
-            "rng": _rng_states(self.device),
-        }
+        return {"config": self.config.to_dict(), "epoch": self.epoch, "grad_evals": self.grad_evals,
+                "wall_time": self.wall_time, "history": self.history, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "sampler": self.sampler.state_dict(),
+                "augment_gen": self.augment_gen.get_state(), "rng": _rng_states(self.device)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._check_compatible(state["config"])
@@ -430,10 +395,8 @@ class Trainer:
         if self.out is not None:
             self.out.mkdir(parents=True, exist_ok=True)
             if (self.out / CHECKPOINT).exists() and not resume:
-                raise FileExistsError(
-                    f"{self.out / CHECKPOINT} exists: pass resume=True (--resume) to "
-                    f"continue that run, or choose another output folder"
-                )
+                raise FileExistsError(f"{self.out / CHECKPOINT} exists: pass resume=True (--resume) to "
+                                      f"continue that run, or choose another output folder")
             if resume and self.load_checkpoint() and self.log:
                 self.log(f"resuming {self.out} after epoch {self.epoch}")
             atomic_write_text(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
@@ -441,14 +404,8 @@ class Trainer:
         from tqdm.auto import tqdm
 
         total = cfg.epochs * self.steps_per_epoch
-        bar = tqdm(
-            total=total,
-            initial=min(self.epoch, cfg.epochs) * self.steps_per_epoch,
-            unit="step",
-            desc=f"{cfg.model}/{cfg.optimizer}",
-            disable=not self.progress,
-            dynamic_ncols=True,
-        )
+        bar = tqdm(total=total, initial=min(self.epoch, cfg.epochs) * self.steps_per_epoch, unit="step",
+                   desc=f"{cfg.model}/{cfg.optimizer}", disable=not self.progress, dynamic_ncols=True)
         try:
             while self.epoch < cfg.epochs:
                 self._run_epoch(bar)
@@ -473,15 +430,13 @@ class Trainer:
                 raise NonFiniteLossError(
                     f"non-finite training loss (NaN or Inf) at epoch {epoch + 1}, outer step {step + 1} of "
                     f"{self.steps_per_epoch} ({cfg.model}, {cfg.optimizer}, lr {lr:g}); the last good "
-                    f"checkpoint is that of epoch {epoch}. Lower the learning rate or check the data."
-                )
+                    f"checkpoint is that of epoch {epoch}. Lower the learning rate or check the data.")
             bar.update(1)
             if self.on_step is not None:
                 self.on_step(self, epoch, step)
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
-            raise NonFiniteLossError(
-                f"non-finite weights after epoch {epoch + 1} ({cfg.model}, {cfg.optimizer})"
-            )
+            raise NonFiniteLossError(f"non-finite weights after epoch {epoch + 1} "
+                                     f"({cfg.model}, {cfg.optimizer})")
         test_loss, test_error = self.evaluate()
         self.wall_time += time.perf_counter() - t0
         self.epoch += 1
@@ -503,21 +458,13 @@ class Trainer:
         self._write_logs()
         bar.set_postfix(epoch=self.epoch, err=f"{test_error:.2f}%", refresh=False)
         if self.log:
-            self.log(
-                f"epoch {self.epoch:3d}  eff. epochs {record['effective_epochs']:4d}  lr {lr:<7.3g} "
-                f"train loss {record['train_loss']:.4f}  test error {test_error:6.2f} %  "
-                f"({record['wall_time']:.0f} s)"
-            )
+            self.log(f"epoch {self.epoch:3d}  eff. epochs {record['effective_epochs']:4d}  lr {lr:<7.3g} "
+                     f"train loss {record['train_loss']:.4f}  test error {test_error:6.2f} %  "
+                     f"({record['wall_time']:.0f} s)")
 
     def result(self) -> TrainResult:
-        return TrainResult(
-            self.config.to_dict(),
-            list(self.history),
-            count_parameters(self.model),
-            self.L,
-            str(self.out) if self.out is not None else None,
-            self.n_train,
-        )
+        return TrainResult(self.config.to_dict(), list(self.history), count_parameters(self.model), self.L,
+                           str(self.out) if self.out is not None else None, self.n_train)
 
     def plot(self) -> Path | None:
         if self.out is None or not self.history:
@@ -525,11 +472,8 @@ class Trainer:
         from deeprelax.experiments.plots import plot_runs
 
         cfg = self.config
-        return plot_runs(
-            {cfg.optimizer: self.history},
-            self.out / "error.png",
-            title=f"{cfg.model} on {cfg.data}: {cfg.optimizer} (seed {cfg.seed})",
-        )
+        return plot_runs({cfg.optimizer: self.history}, self.out / "error.png",
+                         title=f"{cfg.model} on {cfg.data}: {cfg.optimizer} (seed {cfg.seed})")
 
 
 def _derived_seed(seed: int, stream: int) -> int:
@@ -537,8 +481,8 @@ def _derived_seed(seed: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed, stream]).generate_state(1, dtype=np.uint64)[0] % 2**63)
 
 
-def train(
-    config: TrainConfig, out: str | Path | None = None, *, resume: bool = False, **kwargs: Any
-) -> TrainResult:
+def train(config: TrainConfig, out: str | Path | None = None, *, resume: bool = False,
+          **kwargs: Any) -> TrainResult:
     """Convenience wrapper: ``Trainer(config, out, **kwargs).run(resume=resume)``."""
     return Trainer(config, out, **kwargs).run(resume=resume)
+

@@ -18,11 +18,8 @@ from deeprelax.nets.mnistfc import MnistFC
 __all__ = ["MODELS", "MODEL_INPUT_SHAPES", "AllCNN", "LeNet", "MnistFC", "count_parameters", "create_model"]
 
 MODELS: dict[str, Callable[..., nn.Module]] = {"mnistfc": MnistFC, "lenet": LeNet, "allcnn": AllCNN}
-MODEL_INPUT_SHAPES: dict[str, tuple[int, int, int]] = {
-    "mnistfc": (1, 28, 28),
-    "lenet": (1, 28, 28),
-    "allcnn": (3, 32, 32),
-}
+MODEL_INPUT_SHAPES: dict[str, tuple[int, int, int]] = {"mnistfc": (1, 28, 28), "lenet": (1, 28, 28),
+                                                       "allcnn": (3, 32, 32)}
 
 
 def create_model(name: str, **options: Any) -> nn.Module:

@@ -25,12 +25,9 @@ TEST_BATCH = "test_batch"
 RECORD = 1 + 3 * 32 * 32
 
 _ALLOWED = {
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
 }
 
 
@@ -57,9 +54,8 @@ def parse_python_batch(data: bytes, source: str) -> tuple[np.ndarray, np.ndarray
 def parse_binary_batch(data: bytes, source: str) -> tuple[np.ndarray, np.ndarray]:
     """(images, labels) from the bytes of one binary batch of 3073-byte records."""
     if len(data) == 0 or len(data) % RECORD:
-        raise DataFileError(
-            f"{source} is truncated or corrupt: {len(data)} bytes is not a multiple of {RECORD}"
-        )
+        raise DataFileError(f"{source} is truncated or corrupt: {len(data)} bytes is not a multiple "
+                            f"of {RECORD}")
     rec = np.frombuffer(data, dtype=np.uint8).reshape(-1, RECORD)
     return _check(rec[:, 1:].reshape(-1, 3, 32, 32).copy(), rec[:, 0].astype(np.int64), source)
 

@@ -48,14 +48,8 @@ def check_sha256(path: Path, expected: str) -> None:
         raise DataFileError(f"{path} is truncated or corrupt: sha256 {got}, expected {expected}")
 
 
-def fetch(
-    urls: Sequence[str],
-    dest: str | Path,
-    verify: Callable[[Path], None],
-    *,
-    progress: bool = True,
-    timeout: float = 60.0,
-) -> Path:
+def fetch(urls: Sequence[str], dest: str | Path, verify: Callable[[Path], None], *,
+          progress: bool = True, timeout: float = 60.0) -> Path:
     """Make sure ``dest`` exists and passes ``verify``; download it from the first working URL if missing.
 
     ``verify(path)`` raises :class:`DataFileError` for a bad file. An existing ``dest`` that fails
@@ -67,9 +61,8 @@ def fetch(
         try:
             verify(dest)
         except DataFileError as exc:
-            raise DataFileError(
-                f"{exc}. The file was not overwritten: delete {dest} to download it again."
-            ) from exc
+            raise DataFileError(f"{exc}. The file was not overwritten: delete {dest} to download it "
+                                "again.") from exc
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     errors = []
@@ -96,14 +89,8 @@ def _download(url: str, out: Path, *, progress: bool, timeout: float) -> None:
         total = resp.headers.get("Content-Length")
         total = int(total) if total else None
         done = 0
-        with tqdm(
-            total=total,
-            unit="B",
-            unit_scale=True,
-            desc=out.name.split(".part-")[0].lstrip("."),
-            disable=not progress,
-            leave=False,
-        ) as bar:
+        with tqdm(total=total, unit="B", unit_scale=True, desc=out.name.split(".part-")[0].lstrip("."),
+                  disable=not progress, leave=False) as bar:
             for block in iter(lambda: resp.read(CHUNK), b""):
                 f.write(block)
                 done += len(block)

@@ -20,18 +20,11 @@ from deeprelax.optim.hj import HJ
 __all__ = ["HJ", "OPTIMIZERS", "EntropySGD", "Heat", "create_optimizer", "inner_steps"]
 
 
-def _sgd(
-    params: Iterable[Any],
-    lr: float = 0.1,
-    momentum: float = 0.9,
-    nesterov: bool = True,
-    weight_decay: float = 0.0,
-    dampening: float = 0.0,
-) -> torch.optim.Optimizer:
+def _sgd(params: Iterable[Any], lr: float = 0.1, momentum: float = 0.9, nesterov: bool = True,
+         weight_decay: float = 0.0, dampening: float = 0.0) -> torch.optim.Optimizer:
     """Plain SGD with (by default) Nesterov momentum 0.9, the paper's baseline: ``torch.optim.SGD``."""
-    return torch.optim.SGD(
-        params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, dampening=dampening
-    )
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov,
+                           weight_decay=weight_decay, dampening=dampening)
 
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {

@@ -122,10 +122,8 @@ class RelaxationOptimizer(Optimizer):
         if group["gamma_max"] is not None:
             check_nonneg("gamma_max", group["gamma_max"])
             if group["gamma_max"] < group["gamma"]:
-                raise ValueError(
-                    f"gamma_max must be >= gamma, got gamma_max={group['gamma_max']!r} "
-                    f"< gamma={group['gamma']!r}"
-                )
+                raise ValueError(f"gamma_max must be >= gamma, got gamma_max={group['gamma_max']!r} "
+                                 f"< gamma={group['gamma']!r}")
         if group["foreach"] is not None:
             check_bool("foreach", group["foreach"])
         check_int("outer_steps", group["outer_steps"], minimum=0)
@@ -209,13 +207,8 @@ class RelaxationOptimizer(Optimizer):
         group = pt.group
         wd = 0.0 if self._fold_weight_decay else group["weight_decay"]
         bufs = [self.state[p].get("momentum_buffer") for p in pt.params]
-        kw = dict(
-            lr=group["lr"],
-            momentum=group["momentum"],
-            dampening=group["dampening"],
-            nesterov=group["nesterov"],
-            weight_decay=wd,
-        )
+        kw = dict(lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
+                  nesterov=group["nesterov"], weight_decay=wd)
         if self._use_foreach(group, pt.params):
             _sgd_foreach(pt.params, directions, bufs, **kw)
         else:
@@ -225,9 +218,8 @@ class RelaxationOptimizer(Optimizer):
                 self.state[p]["momentum_buffer"] = b
 
 
-def momentum_single(
-    d: Tensor, buf: Tensor | None, momentum: float, dampening: float, nesterov: bool
-) -> tuple[Tensor, Tensor]:
+def momentum_single(d: Tensor, buf: Tensor | None, momentum: float, dampening: float,
+                    nesterov: bool) -> tuple[Tensor, Tensor]:
     """b ← momentum·b + (1 − dampening)·d (b ← d the first time); returns (d + momentum·b or b, b)."""
     if buf is None:
         buf = d.detach().clone()
@@ -236,9 +228,8 @@ def momentum_single(
     return (d.add(buf, alpha=momentum) if nesterov else buf), buf
 
 
-def momentum_foreach(
-    ds: list[Tensor], bufs: list[Tensor | None], momentum: float, dampening: float, nesterov: bool
-) -> list[Tensor]:
+def momentum_foreach(ds: list[Tensor], bufs: list[Tensor | None], momentum: float, dampening: float,
+                     nesterov: bool) -> list[Tensor]:
     """:func:`momentum_single` over lists (``torch._foreach_*`` kernels); updates ``bufs`` in place."""
     if all(b is not None for b in bufs):
         torch._foreach_mul_(bufs, momentum)
@@ -249,17 +240,8 @@ def momentum_foreach(
     return torch._foreach_add(ds, bufs, alpha=momentum) if nesterov else list(bufs)
 
 
-def _sgd_single(
-    params: list[Tensor],
-    directions: list[Tensor],
-    bufs: list[Tensor | None],
-    *,
-    lr: float,
-    momentum: float,
-    dampening: float,
-    nesterov: bool,
-    weight_decay: float,
-) -> None:
+def _sgd_single(params: list[Tensor], directions: list[Tensor], bufs: list[Tensor | None], *, lr: float,
+                momentum: float, dampening: float, nesterov: bool, weight_decay: float) -> None:
     """Reference: the SGD update of ``torch.optim.SGD`` (single-tensor), direction d in place of ∇f."""
     for i, (x, d) in enumerate(zip(params, directions)):
         if weight_decay != 0:
@@ -269,17 +251,8 @@ def _sgd_single(
         x.add_(d, alpha=-lr)
 
 
-def _sgd_foreach(
-    params: list[Tensor],
-    directions: list[Tensor],
-    bufs: list[Tensor | None],
-    *,
-    lr: float,
-    momentum: float,
-    dampening: float,
-    nesterov: bool,
-    weight_decay: float,
-) -> None:
+def _sgd_foreach(params: list[Tensor], directions: list[Tensor], bufs: list[Tensor | None], *, lr: float,
+                 momentum: float, dampening: float, nesterov: bool, weight_decay: float) -> None:
     """Fast path of :func:`_sgd_single` with ``torch._foreach_*`` kernels (same arithmetic, same order)."""
     if not params:
         return

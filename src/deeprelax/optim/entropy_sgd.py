@@ -50,43 +50,15 @@ class EntropySGD(LangevinRelaxation):
         foreach: use the ``torch._foreach`` fast path (default: on accelerators only).
     """
 
-    def __init__(
-        self,
-        params: ParamsT,
-        lr: float = 1.0,
-        *,
-        momentum: float = 0.9,
-        nesterov: bool = True,
-        dampening: float = 0.0,
-        weight_decay: float = 0.0,
-        L: int = 20,
-        inner_lr: float = 0.1,
-        gamma: float = 0.03,
-        scoping: float = 1e-3,
-        gamma_max: float | None = None,
-        noise: float = 1e-4,
-        alpha: float = 0.75,
-        inner_momentum: float = 0.0,
-        inner_nesterov: bool = False,
-        foreach: bool | None = None,
-    ) -> None:
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            nesterov=nesterov,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            L=L,
-            inner_lr=inner_lr,
-            gamma=gamma,
-            scoping=scoping,
-            gamma_max=gamma_max,
-            noise=noise,
-            alpha=alpha,
-            inner_momentum=inner_momentum,
-            inner_nesterov=inner_nesterov,
-            foreach=foreach,
-        )
+    def __init__(self, params: ParamsT, lr: float = 1.0, *, momentum: float = 0.9, nesterov: bool = True,
+                 dampening: float = 0.0, weight_decay: float = 0.0, L: int = 20, inner_lr: float = 0.1,
+                 gamma: float = 0.03, scoping: float = 1e-3, gamma_max: float | None = None,
+                 noise: float = 1e-4, alpha: float = 0.75, inner_momentum: float = 0.0,
+                 inner_nesterov: bool = False, foreach: bool | None = None) -> None:
+        defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, dampening=dampening,
+                        weight_decay=weight_decay, L=L, inner_lr=inner_lr, gamma=gamma, scoping=scoping,
+                        gamma_max=gamma_max, noise=noise, alpha=alpha, inner_momentum=inner_momentum,
+                        inner_nesterov=inner_nesterov, foreach=foreach)
         super().__init__(params, defaults)
 
     def _validate_group(self, group: dict[str, Any]) -> None:

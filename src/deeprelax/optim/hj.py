@@ -62,37 +62,13 @@ class HJ(RelaxationOptimizer):
 
     _fold_weight_decay = True
 
-    def __init__(
-        self,
-        params: ParamsT,
-        lr: float = 0.1,
-        *,
-        momentum: float = 0.9,
-        nesterov: bool = True,
-        dampening: float = 0.0,
-        weight_decay: float = 0.0,
-        L: int = 20,
-        gamma: float = 10.0,
-        scoping: float = 1e-3,
-        gamma_max: float | None = None,
-        damping: float = 0.75,
-        divergence_factor: float = 10.0,
-        foreach: bool | None = None,
-    ) -> None:
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            nesterov=nesterov,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            L=L,
-            gamma=gamma,
-            scoping=scoping,
-            gamma_max=gamma_max,
-            damping=damping,
-            divergence_factor=divergence_factor,
-            foreach=foreach,
-        )
+    def __init__(self, params: ParamsT, lr: float = 0.1, *, momentum: float = 0.9, nesterov: bool = True,
+                 dampening: float = 0.0, weight_decay: float = 0.0, L: int = 20, gamma: float = 10.0,
+                 scoping: float = 1e-3, gamma_max: float | None = None, damping: float = 0.75,
+                 divergence_factor: float = 10.0, foreach: bool | None = None) -> None:
+        defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, dampening=dampening,
+                        weight_decay=weight_decay, L=L, gamma=gamma, scoping=scoping, gamma_max=gamma_max,
+                        damping=damping, divergence_factor=divergence_factor, foreach=foreach)
         super().__init__(params, defaults)
         self.last_residuals: tuple[float, float] | None = None
         self.residual_growth: float | None = None
@@ -121,11 +97,8 @@ class HJ(RelaxationOptimizer):
             track = k == 0 or k == L - 1
             sq = []
             for pt, p in zip(parts, ps):
-                step = (
-                    self._fixed_point_foreach
-                    if self._use_foreach(pt.group, pt.params)
-                    else self._fixed_point_single
-                )
+                step = self._fixed_point_foreach if self._use_foreach(pt.group, pt.params) else \
+                    self._fixed_point_single
                 sq.extend(step(pt.group, pt.params, p, track))
             if track:
                 residual_sq.append(torch.stack(sq).sum() if sq else torch.zeros(()))
@@ -136,9 +109,8 @@ class HJ(RelaxationOptimizer):
         return ps
 
     @staticmethod
-    def _fixed_point_single(
-        group: dict[str, Any], params: list[Tensor], ps: list[Tensor], track: bool
-    ) -> list[Tensor]:
+    def _fixed_point_single(group: dict[str, Any], params: list[Tensor], ps: list[Tensor],
+                            track: bool) -> list[Tensor]:
         """Reference: p ← δ p + (1 − δ)(∇f(w) + wd·w) for every parameter (params hold w)."""
         wd, delta = group["weight_decay"], group["damping"]
         sq = []
@@ -152,9 +124,8 @@ class HJ(RelaxationOptimizer):
         return sq
 
     @staticmethod
-    def _fixed_point_foreach(
-        group: dict[str, Any], params: list[Tensor], ps: list[Tensor], track: bool
-    ) -> list[Tensor]:
+    def _fixed_point_foreach(group: dict[str, Any], params: list[Tensor], ps: list[Tensor],
+                             track: bool) -> list[Tensor]:
         """Fast path of :meth:`_fixed_point_single` (same arithmetic, same order)."""
         if not params:
             return []

@@ -131,15 +131,8 @@ class LangevinRelaxation(RelaxationOptimizer):
             directions.append([torch.sub(a, m) for a, m in zip(x0, mu)])  # x − μ_L
         return directions
 
-    def _langevin_single(
-        self,
-        group: dict[str, Any],
-        params: list[Tensor],
-        anchors: list[Tensor],
-        means: list[Tensor],
-        bufs: list[Tensor | None],
-        w: float,
-    ) -> None:
+    def _langevin_single(self, group: dict[str, Any], params: list[Tensor], anchors: list[Tensor],
+                         means: list[Tensor], bufs: list[Tensor | None], w: float) -> None:
         """Reference: one Langevin step y ← y − η'd and μ ← wμ + (1 − w)y for every parameter."""
         gamma, wd, lr = self.gamma_at(group), group["weight_decay"], group["inner_lr"]
         m, scale = group["inner_momentum"], group["noise"] / math.sqrt(lr / 2)
@@ -155,15 +148,8 @@ class LangevinRelaxation(RelaxationOptimizer):
             y.add_(d, alpha=-lr)
             mu.mul_(w).add_(y, alpha=1 - w)
 
-    def _langevin_foreach(
-        self,
-        group: dict[str, Any],
-        params: list[Tensor],
-        anchors: list[Tensor],
-        means: list[Tensor],
-        bufs: list[Tensor | None],
-        w: float,
-    ) -> None:
+    def _langevin_foreach(self, group: dict[str, Any], params: list[Tensor], anchors: list[Tensor],
+                          means: list[Tensor], bufs: list[Tensor | None], w: float) -> None:
         """Fast path of :meth:`_langevin_single` (same arithmetic, same order, same random draws)."""
         if not params:
             return

@@ -230,9 +230,8 @@ def mean_exit_time(
     if k == n:
         m = float(tau.mean())
         half = student_t.ppf((1 + level) / 2, n - 1) * tau.std(ddof=1) / np.sqrt(n)
-        return ExitTimeEstimate(
-            m, float(m - half), float(m + half), n, k, level, "sample mean, Student-t interval"
-        )
+        return ExitTimeEstimate(m, float(m - half), float(m + half), n, k, level,
+                                "sample mean, Student-t interval")
     if censor_time is None or not censor_time > 0:
         raise ValueError("censor_time (> 0) is required when some times are inf (censored)")
     if k == 0:

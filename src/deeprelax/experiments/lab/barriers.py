@@ -72,10 +72,8 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
 
     out = Path(out)
     rng = np.random.default_rng(seed)
-    pots = {
-        "energetic": (energetic_barrier(), BETA_E, DT_E, np.linspace(-1.5, 2.0, 176)),
-        "entropic": (entropic_barrier(), BETA_S, DT_S, np.linspace(-1.5, 1.5, 241)),
-    }
+    pots = {"energetic": (energetic_barrier(), BETA_E, DT_E, np.linspace(-1.5, 2.0, 176)),
+            "entropic": (entropic_barrier(), BETA_S, DT_S, np.linspace(-1.5, 1.5, 241))}
     x = np.linspace(-2.0, 2.0, 201)
     i0, im = int(np.argmin(np.abs(x))), int(np.argmin(np.abs(x + 1)))
 
@@ -88,30 +86,13 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
         river = {k: _width(v[i0], y, beta) for k, v in sm.items()}
         lake = {k: _width(v[im], y, beta) for k, v in sm.items()}
         n_steps = int(round(T_PATH[kind] / dt))
-        path = langevin(
-            pot.grad,
-            np.array([[-1.0, 0.0]]),
-            beta=beta,
-            dt=dt,
-            n_steps=n_steps,
-            rng=rng,
-            record_every=int(round(0.2 / dt)),
-        )
+        path = langevin(pot.grad, np.array([[-1.0, 0.0]]), beta=beta, dt=dt, n_steps=n_steps, rng=rng,
+                        record_every=int(round(0.2 / dt)))
         xt = path.x[:, 0, 0]
         side = np.sign(xt[np.abs(xt) > 0.7])
         crossings = int(np.count_nonzero(np.diff(side)))
-        res[kind] = dict(
-            pot=pot,
-            beta=beta,
-            y=y,
-            sm=sm,
-            mfpt=mfpt,
-            river=river,
-            lake=lake,
-            t=path.t,
-            xt=xt,
-            crossings=crossings,
-        )
+        res[kind] = dict(pot=pot, beta=beta, y=y, sm=sm, mfpt=mfpt, river=river, lake=lake, t=path.t, xt=xt,
+                         crossings=crossings)
 
     # curvature across the river at the saddle vs the semi-concavity bound (quadratic in y: equality)
     S = res["entropic"]
@@ -137,27 +118,17 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
         m, s = r["pot"].minima, r["pot"].saddle
         ax.plot([m[0][0], m[1][0]], [m[0][1], m[1][1]], "wo", ms=6, label="minima")
         ax.plot(*s, "rx", ms=9, mew=2, label="saddle")
-        title = (
-            "energetic barrier: climb a mountain pass"
-            if kind == "energetic"
-            else "entropic barrier: lakes joined by a narrow river"
-        )
-        formula = (
-            "V = (x²−1)² + 2(y − ½(1−x²))²"
-            if kind == "energetic"
-            else "V = 0.1(x²−1)² + ½κ(x)y², κ = 40 (river) … 1 (lakes)"
-        )
+        title = ("energetic barrier: climb a mountain pass" if kind == "energetic"
+                 else "entropic barrier: lakes joined by a narrow river")
+        formula = ("V = (x²−1)² + 2(y − ½(1−x²))²" if kind == "energetic"
+                   else "V = 0.1(x²−1)² + ½κ(x)y², κ = 40 (river) … 1 (lakes)")
         ax.set(xlabel="x", ylabel="y", title=f"{title}\nlevel sets of {formula}", ylim=(y[0], y[-1]))
         ax.legend(fontsize=8, loc="upper right")
         ax = axs[1, c]
         ax.plot(r["t"], r["xt"], lw=0.6)
-        ax.set(
-            xlabel="time",
-            ylabel="x-coordinate",
-            ylim=(-2, 2),
-            title=f"overdamped Langevin, β = {r['beta']:g}: {r['crossings']} crossings "
-            f"in t ≤ {T_PATH[kind]:g}",
-        )
+        ax.set(xlabel="time", ylabel="x-coordinate", ylim=(-2, 2),
+               title=f"overdamped Langevin, β = {r['beta']:g}: {r['crossings']} crossings "
+                     f"in t ≤ {T_PATH[kind]:g}")
     fig1.tight_layout()
     p1 = out / "barriers.png"
     fig1.savefig(p1, dpi=90)
@@ -179,22 +150,11 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
         ax.plot(yS, v[i0] - v[i0].min(), label=f"{k}: river width {S['river'][k]:.2f}")
     for k, col in (("original", "C0"), ("Hopf-Lax (β_LE = ∞)", "C3")):
         v = S["sm"][k]
-        ax.plot(
-            yS,
-            v[im] - v[im].min(),
-            ls="--",
-            color=col,
-            lw=1,
-            label=f"lake (x = −1), {k}: width {S['lake'][k]:.2f}",
-        )
+        ax.plot(yS, v[im] - v[im].min(), ls="--", color=col, lw=1,
+                label=f"lake (x = −1), {k}: width {S['lake'][k]:.2f}")
     ax.axhline(1 / BETA_S, color="0.5", ls=":", lw=1, label="β⁻¹ (width level)")
-    ax.set(
-        xlabel="y",
-        ylabel="V(x, y) − min over y",
-        xlim=(-0.8, 0.8),
-        ylim=(0, 0.6),
-        title=f"cross-sections: river (x = 0, solid), lake (x = −1, dashed); t = {T_SMOOTH}",
-    )
+    ax.set(xlabel="y", ylabel="V(x, y) − min over y", xlim=(-0.8, 0.8), ylim=(0, 0.6),
+           title=f"cross-sections: river (x = 0, solid), lake (x = −1, dashed); t = {T_SMOOTH}")
     ax.legend(fontsize=7)
     ax = axs[2]
     keys = list(S["sm"].keys())[1:]
@@ -203,9 +163,8 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     ax.bar(pos + 0.18, [speedup["entropic"][k] for k in keys], 0.36, label=f"entropic (β = {BETA_S:g})")
     ax.axhline(1, color="k", lw=0.8)
     ax.set_xticks(pos, [k.replace(", ", "\n") for k in keys], fontsize=8)
-    ax.set(
-        ylabel="crossing time: original / smoothed", title="speed-up of the −1 → +1 crossing (Fick-Jacobs)"
-    )
+    ax.set(ylabel="crossing time: original / smoothed",
+           title="speed-up of the −1 → +1 crossing (Fick-Jacobs)")
     ax.legend(fontsize=8)
     fig2.tight_layout()
     p2 = out / "widening_rivers.png"

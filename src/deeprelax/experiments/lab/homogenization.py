@@ -72,17 +72,8 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     for eps in EPS:
         ds = DS_OVER_EPS * eps
         n = int(round(T_END / ds))
-        p = entropy_sgd_fast_slow(
-            df,
-            np.full(N_PATHS, X0),
-            gamma=GAMMA,
-            beta=BETA,
-            eps=eps,
-            ds=ds,
-            n_steps=n,
-            rng=rng,
-            record_every=max(1, n // 150),
-        )
+        p = entropy_sgd_fast_slow(df, np.full(N_PATHS, X0), gamma=GAMMA, beta=BETA, eps=eps, ds=ds, n_steps=n,
+                                  rng=rng, record_every=max(1, n // 150))
         X = ode.sol(p.t)[0]
         dev = p.x - X[:, None]
         rms.append(float(np.sqrt((dev**2).mean(axis=1)).max()))
@@ -118,11 +109,8 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     ax.loglog(e, rms[0] * (e / e[0]), "k:", lw=1, label="reference slope 1")
     ax.loglog(e, fluct_T, "v-", label=f"std x_ε(T) at the end   (slope {slope_fluct_T:.2f})")
     ax.loglog(e, fluct_T[0] * np.sqrt(e / e[0]), "k--", lw=1, label="reference slope 1/2")
-    ax.set(
-        xlabel="ε (time-scale separation)",
-        ylabel="error (sup over s ≤ 3, or at s = 3)",
-        title=f"convergence as ε → 0 ({N_PATHS} paths, ds = ε/25)",
-    )
+    ax.set(xlabel="ε (time-scale separation)", ylabel="error (sup over s ≤ 3, or at s = 3)",
+           title=f"convergence as ε → 0 ({N_PATHS} paths, ds = ε/25)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig_path = out / "homogenization.png"

@@ -62,56 +62,32 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
             sim_mean.append(None), ci_low.append(None), ci_high.append(None), n_exited.append(None)
             continue
         n, t_max = SIMULATE[b]
-        tau = simulate_exit_times(
-            dV,
-            -np.ones(n),
-            lambda x: x[:, 0] >= 1.0,
-            beta=b,
-            dt=DT,
-            max_steps=int(round(t_max / DT)),
-            rng=rng,
-        )
+        tau = simulate_exit_times(dV, -np.ones(n), lambda x: x[:, 0] >= 1.0, beta=b, dt=DT,
+                                  max_steps=int(round(t_max / DT)), rng=rng)
         est = mean_exit_time(tau, censor_time=t_max)
         samples[b] = tau
         sim_mean.append(est.mean), ci_low.append(est.ci_low), ci_high.append(est.ci_high)
         n_exited.append(est.n_exited)
     in_ci = [bool(lo <= e <= hi) for e, lo, hi in zip(exact, ci_low, ci_high, strict=True) if lo is not None]
     # standardized deviation of the simulated mean from the exact MFPT (SE read off the 95 % interval)
-    z = [
-        None if m is None else float((m - e) / ((hi - lo) / (2 * 1.96)))
-        for m, e, lo, hi in zip(sim_mean, exact, ci_low, ci_high, strict=True)
-    ]
+    z = [None if m is None else float((m - e) / ((hi - lo) / (2 * 1.96)))
+         for m, e, lo, hi in zip(sim_mean, exact, ci_low, ci_high, strict=True)]
 
     fig, axs = plt.subplots(1, 3, figsize=(15, 4.4))
     ax = axs[0]
     bb = np.array(BETAS)
     bl = np.linspace(1.5, 11.0, 39)
     ax.semilogy(bl, [mfpt_1d(V, -1.0, 1.0, b) for b in bl], "k-", lw=2, label="exact MFPT (quadrature)")
-    ax.semilogy(
-        bl,
-        [eyring_kramers_1d(1.0, 8.0, -4.0, b) for b in bl],
-        "C3--",
-        lw=1.5,
-        label="Eyring-Kramers (2π/√32) exp(β)",
-    )
+    ax.semilogy(bl, [eyring_kramers_1d(1.0, 8.0, -4.0, b) for b in bl], "C3--", lw=1.5,
+                label="Eyring-Kramers (2π/√32) exp(β)")
     sb = np.array([b for b in BETAS if b in SIMULATE])
     sm = np.array([m for m in sim_mean if m is not None])
     lo = np.array([v for v in ci_low if v is not None])
     hi = np.array([v for v in ci_high if v is not None])
-    ax.errorbar(
-        sb,
-        sm,
-        yerr=[sm - lo, hi - sm],
-        fmt="o",
-        color="C0",
-        capsize=4,
-        label="simulated mean, 95% CI (Euler-Maruyama)",
-    )
-    ax.set(
-        xlabel="inverse temperature β",
-        ylabel="mean time from −1 to +1",
-        title="transition time grows like exp(βΔV), ΔV = 1",
-    )
+    ax.errorbar(sb, sm, yerr=[sm - lo, hi - sm], fmt="o", color="C0", capsize=4,
+                label="simulated mean, 95% CI (Euler-Maruyama)")
+    ax.set(xlabel="inverse temperature β", ylabel="mean time from −1 to +1",
+           title="transition time grows like exp(βΔV), ΔV = 1")
     ax.legend(fontsize=8)
     ax = axs[1]
     ax.plot(bb, ratio, "ko-", label="exact / Eyring-Kramers")
@@ -130,12 +106,8 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     T4 = exact[BETAS.index(b4)]
     tt = np.linspace(0, SIMULATE[b4][1], 100)
     ax.semilogy(tt, np.exp(-tt / T4), "k--", label=f"exp(−t / T_exact), T_exact = {T4:.1f}")
-    ax.set(
-        xlabel="exit time t",
-        ylabel="survival probability",
-        title="exit times are ≈ exponential",
-        ylim=(5e-3, 1.2),
-    )
+    ax.set(xlabel="exit time t", ylabel="survival probability", title="exit times are ≈ exponential",
+           ylim=(5e-3, 1.2))
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig_path = out / "kramers.png"
@@ -164,11 +136,7 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
             parts.append(f"β={b:g}: exact {e:.4g}, EK {k:.4g}, ratio {r:.3f}")
         if m is not None:
             sims.append(f"β={b:g}: {m:.4g} [{lo_:.4g}, {hi_:.4g}]")
-    summary = (
-        "; ".join(parts)
-        + f". Ratio → 1 like 1 + {c:.2f}/β. Simulated means (95% CI): "
-        + "; ".join(sims)
-        + f"; exact MFPT inside the 95% CI for {sum(in_ci)}/{len(in_ci)} β, "
-        f"largest |z| = {max(abs(v) for v in z if v is not None):.2f}."
-    )
+    summary = ("; ".join(parts) + f". Ratio → 1 like 1 + {c:.2f}/β. Simulated means (95% CI): "
+               + "; ".join(sims) + f"; exact MFPT inside the 95% CI for {sum(in_ci)}/{len(in_ci)} β, "
+               f"largest |z| = {max(abs(v) for v in z if v is not None):.2f}.")
     return LabResult(name=NAME, numbers=numbers, figures=[fig_path], summary=summary)
