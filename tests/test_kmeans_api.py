@@ -61,6 +61,11 @@ def test_data_whose_inertia_overflows_is_a_clear_error(blobs):
     data, _ = blobs
     with pytest.raises(ValueError, match=r"X: the inertia .* overflows float64"):
         ESGDKMeans(8, batch_size=100, random_state=0).fit(1e154 * data.X)
+    est = ESGDKMeans(8, batch_size=100, random_state=0).fit(1e150 * data.X)
+    np.testing.assert_array_equal(est.predict(1e150 * data.X[:50]), est.labels_[:50])
+    assert np.all(np.isfinite(est.transform(1e154 * data.X[:50])))  # distances ~1e155 are representable
+    with pytest.raises(ValueError, match="X: the inertia overflows float64"):
+        est.score(1e154 * data.X)
 
 
 def test_bad_input_is_a_clear_error():
