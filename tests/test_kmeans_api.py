@@ -193,3 +193,30 @@ def test_n_init_keeps_the_best_run(blobs, monkeypatch):
     est.fit(data.X)
     assert len(energies) == 6 and len(set(np.round(energies, 9))) > 1  # the runs differ
     assert est.energy_ == pytest.approx(min(energies) * est._scale**2, rel=1e-9)
+
+
+def test_tuning_knobs_are_off_by_default_and_do_what_they_say(monkeypatch):
+    """The experimental rules of bench/kmeans_tune.py: mass cap and spread-scaled steps (off by default)."""
+    from deeprelax.cluster import stochastic_backward_euler as sbe
+
+    assert sbe.MASS_START is None and sbe.MASS_END is None and sbe.SPREAD_STEPS is False
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0.0, 1.0, (900, 1)), rng.normal(10.0, 1.0, (100, 1))])
+    init = np.array([[0.0], [10.0]])
+    kw = dict(init=init, batch_size=None, n_explore=5, max_iter=8, random_state=0)
+    assert ESGDKMeans(2, **kw).fit(X).schedule_.step_size == pytest.approx(2.0)  # START_RATIO * K
+    monkeypatch.setattr(sbe, "MASS_START", 1.0)
+    monkeypatch.setattr(sbe, "MASS_END", 0.5)
+    sched = ESGDKMeans(2, **kw).fit(X).schedule_
+    assert sched.step_size == pytest.approx(1.0 / 0.9, rel=1e-9)  # gamma_0 <= 1 / p_max, p_max = 0.9
+    assert sched.final_step_size == pytest.approx(min(0.35 * 2, 0.5 / 0.9), rel=1e-9)
+    # spread-scaled iteration: y_i = x_i - tau_i (y_i - c_i), tau_i = (gamma/K) s_i^2 / mean s^2
+    B = np.hstack([X, np.ones((len(X), 1))])
+    y = x = np.array([[0.5], [9.0]])
+    y_new, counts = sbe._spread_iteration(B, y, x, 0.8)
+    lab = (np.abs(X[:, 0] - 9.0) < np.abs(X[:, 0] - 0.5)).astype(int)
+    sq = (X[:, 0] - y[lab, 0]) ** 2
+    for i in range(2):
+        tau = 0.8 * sq[lab == i].mean() / sq.mean()
+        assert y_new[i, 0] == pytest.approx(x[i, 0] - tau * (y[i, 0] - X[lab == i, 0].mean()), rel=1e-10)
+        assert counts[i] == np.sum(lab == i)
