@@ -121,8 +121,8 @@ class Schedule:
 
     @property
     def scoping(self) -> float:
-        """:math:`s = (\\gamma_0/\\gamma_T)^{1/T} - 1` (0 when T = 0 or the two steps are equal)."""
-        if self.n_explore == 0 or self.step_size <= self.final_step_size:
+        """:math:`s = (\\gamma_0/\\gamma_T)^{1/T} - 1` (0 when T = 0; negative for an increasing schedule)."""
+        if self.n_explore == 0:
             return 0.0
         return float((self.step_size / self.final_step_size) ** (1.0 / self.n_explore) - 1.0)
 
