@@ -50,9 +50,9 @@ def main() -> None:
     header = (
         f"Benchmark family, split `{args.split}`: {len(records)} members, {args.trials} trials per member "
         f"and method, reference = certified minimum (cert. = yes) else best of {args.restarts} k-means++ "
-        "restarts. Columns EM .. ESGD: % of trials with f <= f_ref (1 + 1e-3) (MBKM(k-means++): MiniBatchKMeans "
-        "with k-means++ seeding); ESGD basin: % whose Lloyd "
-        "polish reaches f_ref; time: ESGD / MiniBatchKMeans(init=k-means++), same batch B. "
+        "restarts. Columns EM .. ESGD: % of trials with f <= f_ref (1 + 1e-3) (MBKM(k-means++): "
+        "MiniBatchKMeans with k-means++ seeding); ESGD basin: % whose Lloyd polish reaches f_ref; "
+        "time: ESGD / MiniBatchKMeans(init=k-means++), same batch B. "
         f"Wall time {seconds:.0f} s."
     )
     stem.with_suffix(".md").write_text(f"{header}\n\n{table}\n")
