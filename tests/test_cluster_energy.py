@@ -38,7 +38,7 @@ def test_energy_and_gradient_match_naive_loops():
 
 def test_cluster_sums_many_features_path():
     rng = np.random.default_rng(1)
-    X = rng.standard_normal((50, 12))  # d > 8: the flattened bincount branch
+    X = rng.standard_normal((50, 12))  # d > 2: the one-hot matrix-product branch
     labels = rng.integers(0, 4, 50)
     counts, sums = cluster_sums(X, labels, 5)
     np.testing.assert_array_equal(counts, [np.sum(labels == i) for i in range(5)])

@@ -5,15 +5,24 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from deeprelax.cluster import ESGDKMeans, kmeans_energy
+from deeprelax.cluster import ESGDKMeans, kmeans_energy, strong_exploration
 from deeprelax.cluster.certify import certify_global_minimum
 from deeprelax.cluster.datasets import load_benchmark, make_separated_blobs
 
 # A short schedule keeps sklearn's ~50 checks fast on their tiny data sets; every check is run.
-_FAST = dict(max_iter=30, n_inner=3, batch_size=64, scoping=0.08, random_state=0)
+_FAST = dict(max_iter=30, n_explore=20, n_inner=3, batch_size=64, random_state=0)
 
 
-@parametrize_with_checks([ESGDKMeans(**_FAST)])
+# As for scikit-learn's own KMeans (its PER_ESTIMATOR_XFAIL_CHECKS): a stochastic method whose mini-batches
+# are drawn from the rows cannot give bit-identical results for repeated rows and integer weights. The exact
+# equivalence holds for the full-batch iteration; test_sample_weight_equals_repetition_full_batch checks it.
+_XFAIL = {
+    "check_sample_weight_equivalence_on_dense_data": "sample_weight is not equivalent to removing/repeating "
+    "samples for a stochastic method (exact in full batch: test_sample_weight_equals_repetition_full_batch)"
+}
+
+
+@parametrize_with_checks([ESGDKMeans(**_FAST)], expected_failed_checks=lambda est: _XFAIL)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -32,21 +41,35 @@ def _same_partition(a, b):
     return pairs.shape[1] == len(np.unique(a)) == len(np.unique(b))
 
 
+def _strong(K):
+    """The round-1 schedule (strong exploration); see ``strong_exploration``."""
+    return strong_exploration(K)
+
+
+def test_defaults_find_the_certified_global_minimum(small_blobs):
+    """Default ESGDKMeans (k-means++ seeding, gentle schedule, polish): certified minimum for 20/20 seeds."""
+    data, cert = small_blobs
+    for seed in range(20):
+        est = ESGDKMeans(8, batch_size=100, random_state=seed).fit(data.X)
+        assert _same_partition(est.labels_, data.labels), f"seed {seed}: not the optimal partition"
+        assert est.energy_ == pytest.approx(cert.energy, rel=1e-9)  # the polish step makes it exact
+
+
 def test_finds_the_certified_global_minimum_from_random_inits(small_blobs):
-    """Every seed ends in the certified optimal partition with energy f* up to mini-batch noise.
+    """Strong exploration from random inits: 19 of 20 seeds end in the certified optimal partition.
 
     The last steps average mini-batches of 100 points, which leaves the centres slightly off the means: the
     relative excess energy is O(1/batch) (measured: median 1.1e-3, max 1.7e-3 over 40 seeds); any other
     partition costs more than +1000 % here, so the 3e-3 tolerance cannot mistake a local minimum for f*.
     """
     data, cert = small_blobs
-    em_stuck = 0
+    em_stuck = found = 0
     for seed in range(20):
-        est = ESGDKMeans(8, batch_size=100, random_state=seed).fit(data.X)
-        assert _same_partition(est.labels_, data.labels), f"seed {seed}: not the optimal partition"
-        assert est.energy_ <= cert.energy * (1 + 3e-3), f"seed {seed}: {est.energy_} vs f* {cert.energy}"
+        est = ESGDKMeans(8, init="random", batch_size=100, random_state=seed, **_strong(8)).fit(data.X)
+        found += _same_partition(est.labels_, data.labels) and est.energy_ <= cert.energy * (1 + 1e-9)
         em = KMeans(8, init="random", n_init=1, random_state=seed).fit(data.X)
         em_stuck += em.inertia_ > cert.inertia * (1 + 1e-3)
+    assert found >= 19  # measured 19/20 (the default schedule from random inits: 8/20)
     assert em_stuck >= 15  # the instance is not trivial: random-init Lloyd is stuck in 18 of these 20 seeds
 
 
@@ -58,9 +81,9 @@ def test_four_means_on_three_clusters_escapes_the_em_trap():
     em = KMeans(4, init=init, n_init=1).fit(data.X)
     assert em.inertia_ > 5 * bench.certified_inertia  # stuck
     for seed in range(5):
-        est = ESGDKMeans(4, init=init, batch_size=100, random_state=seed).fit(data.X)
+        est = ESGDKMeans(4, init=init, batch_size=100, random_state=seed, **_strong(4)).fit(data.X)
         assert _same_partition(est.labels_, data.labels)
-        assert bench.certified_energy <= est.energy_ <= bench.certified_energy * (1 + 3e-3)  # see above
+        assert est.energy_ == pytest.approx(bench.certified_energy, rel=1e-9)  # exact after the polish step
 
 
 def test_attributes_are_consistent(small_blobs):
@@ -77,7 +100,7 @@ def test_attributes_are_consistent(small_blobs):
         D, np.linalg.norm(data.X[:, None] - est.cluster_centers_[None], axis=2), atol=1e-9
     )
     np.testing.assert_array_equal(D.argmin(axis=1), est.labels_)
-    assert est.n_iter_ == est.max_iter and est.n_steps_ == est.n_iter_ * est.n_inner
+    assert est.n_iter_ <= est.schedule_.max_iter and est.n_steps_ == est.n_iter_ * est.n_inner
     np.testing.assert_array_equal(est.fit_predict(data.X), est.labels_)
 
 
@@ -104,8 +127,10 @@ def test_full_batch_is_deterministic_and_n_init_keeps_the_best(small_blobs):
 
 def test_tol_stops_early(small_blobs):
     data, _ = small_blobs
-    est = ESGDKMeans(8, batch_size=None, scoping=0.3, tol=1e-6, random_state=0).fit(data.X)
-    assert est.n_iter_ < est.max_iter
+    est = ESGDKMeans(8, batch_size=None, n_explore=10, max_no_improvement=None, tol=1e-6, random_state=0).fit(
+        data.X
+    )
+    assert est.n_iter_ < est.schedule_.max_iter
 
 
 def test_k_means_plus_plus_and_callable_init(small_blobs):
@@ -130,7 +155,10 @@ def test_k_means_plus_plus_and_callable_init(small_blobs):
         (dict(step_size=-1.0), "step_size"),
         (dict(step_size="big"), "step_size"),
         (dict(averaging=1.0), "averaging"),
-        (dict(scoping=-0.1), "scoping"),
+        (dict(final_step_size=-0.1), "final_step_size"),
+        (dict(n_explore=-1), "n_explore"),
+        (dict(max_no_improvement=0), "max_no_improvement"),
+        (dict(eval_size=0), "eval_size"),
         (dict(n_inner=0), "n_inner"),
         (dict(batch_size=0), "batch_size"),
         (dict(max_iter=0), "max_iter"),

@@ -11,7 +11,9 @@ HELP = "k-means: EM / mini-batch EM / k-means++ vs ESGD on a dataset with a cert
 DESCRIPTION = (
     "Seed 000's k-means table: min, max, mean, variance of the final energy f = inertia/(2N), % of trials at "
     "the certified global minimum and wall time per trial, for Lloyd/EM, mini-batch EM and k-means++ "
-    "(scikit-learn) and ESGD (deeprelax.cluster.ESGDKMeans). Writes the table (markdown + JSON) and the "
+    "(scikit-learn), ESGD (deeprelax.cluster.ESGDKMeans with its defaults: k-means++ seeding) and "
+    "ESGD-strong (random init, the round-1 strong-exploration schedule). Writes the table (markdown + JSON) "
+    "and the "
     "figures (energy histograms, the 4-means-on-3-clusters example, the dataset with its certificate) "
     "to --out."
 )

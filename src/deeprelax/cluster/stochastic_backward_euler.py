@@ -24,10 +24,12 @@ exponential **average of the fixed-point iterates**:
 
     x^{k+1} = z^L .
 
-**Scoping**: :math:`\gamma_k = \gamma_0 (1 + s)^{-k}` (the coupling :math:`1/\gamma_k` grows as in
-Entropy-SGD's scoping :math:`\gamma_0(1+\gamma_1)^t`). Large early :math:`\gamma` lets the iteration leave the
-basin of the current local minimum (for fixed assignments the map :math:`y \mapsto x - \gamma\nabla f(y)` has
-slope :math:`-\gamma p_i` per centre, so a centre holding a large share :math:`p_i > 1/\gamma` of the data
+**Scoping**: :math:`\gamma_k = \gamma_0 (1 + s)^{-\min(k, T)}` (the coupling :math:`1/\gamma_k` grows as in
+Entropy-SGD's scoping :math:`\gamma_0(1+\gamma_1)^t`), from :math:`\gamma_0` down to :math:`\gamma_T` in
+:math:`T` exploration steps, then constant while the centres settle. Large early :math:`\gamma` lets the
+iteration leave the basin of the current local minimum (for fixed assignments the map
+:math:`y \mapsto x - \gamma\nabla f(y)` has slope :math:`-\gamma p_i` per centre, so a centre holding a
+large share :math:`p_i > 1/\gamma` of the data
 cannot stay put), the shrinking step then settles the centres.
 
 For a fixed assignment the fixed point has the closed form
@@ -35,60 +37,237 @@ For a fixed assignment the fixed point has the closed form
 (:math:`\alpha = 0`) converges to it geometrically when :math:`\gamma p_i < 1` for all :math:`i`.
 
 Since :math:`z^0 = x^k`, :math:`z^L = \alpha^L x^k + (1-\alpha)\sum_{l=1}^{L}\alpha^{L-l} y^l`: with
-:math:`\alpha = 0.9, L = 5` the new centres keep :math:`\alpha^L \approx 0.59` of the old ones, a damped
-outer step towards the average of the fixed-point iterates.
+:math:`\alpha = 0.5, L = 3` (the defaults) the new centres keep :math:`\alpha^L = 0.125` of the old ones, a
+damped outer step towards the average of the fixed-point iterates.
 
 **Empty centres.** A centre that receives no point in any of the :math:`L` mini-batches of a step has zero
 gradient, so :math:`y_i^{l} = x_i^k` and it could never move again. Such a centre is re-seeded at a uniformly
 drawn data point (as scikit-learn's ``MiniBatchKMeans`` re-seeds centres with too few points from the batch,
 and ``KMeans`` relocates empty clusters). The paper does not say how it treats this case.
+
+**Units.** Every computation runs on standardised data :math:`(X - m)/s` (:math:`m` the weighted mean,
+:math:`s` the root-mean-square distance to it per coordinate, computed without squaring numbers of the
+size of :math:`X`). The step :math:`\gamma` is dimensionless (:math:`\gamma p_i` is a pure number), so the
+method is invariant under translating, rotating and rescaling :math:`X` (tests check each), and data of
+any magnitude whose squared distances fit in a float64 is handled; when the *inertia* itself does not fit
+(:math:`s^2 \cdot \mathrm{inertia} > 1.8\cdot10^{308}`, e.g. data scaled by :math:`10^{154}`), ``fit`` raises
+a ``ValueError`` saying so instead of returning ``nan``.
+
+**Sample weights** define :math:`f(x) = \frac{1}{2W}\sum_j w_j \min_i|x_i - y_j|^2`, :math:`W = \sum_j w_j`;
+mini-batches are drawn with probabilities :math:`w_j/W` (so the mini-batch gradient stays unbiased) and the
+full-batch iteration uses the weighted sums.
+
+**Stopping.** After the :math:`T` exploration steps, the energy :math:`f_E(x^k)` on a fixed *evaluation
+batch* :math:`E` (drawn once) is tracked; the run stops when the best value of the last
+``max_no_improvement`` steps does not beat the best value before them by more than the standard deviation
+of those recent values (the step-to-step noise of the settling centres).
 """
 
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.cluster import kmeans_plusplus
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from deeprelax.cluster.energy import assign, cluster_sums
+from deeprelax.cluster.energy import cluster_sums
 
-__all__ = ["ESGDKMeans", "backward_euler_step", "default_step_size"]
+__all__ = [
+    "ESGDKMeans",
+    "Schedule",
+    "backward_euler_step",
+    "default_schedule",
+    "default_step_size",
+    "strong_exploration",
+]
+
+#: Constants of the ``"auto"`` schedule (dimensionless; see :func:`default_schedule` and docs/kmeans.md).
+#: Chosen on the training half of the benchmark family (bench/kmeans_tune.py, docs/kmeans.md).
+START_RATIO = 1.0  # gamma_0 p = 1 for a balanced centre (p = 1/K): centres above their fair share unstable
+END_RATIO = 0.35  # gamma_T p = 0.35: every centre holding less than 2.9/K of the data is stable
+N_EXPLORE = 15  # outer steps of the geometric decay gamma_0 -> gamma_T
+N_INNER = 3
+AVERAGING = 0.5
+PATIENCE = 5  # max_no_improvement
+REFINE_STEPS = 100  # cap on the settling phase (the stopping rule usually ends it far earlier)
+#: Optional cap by the heaviest initial centre (gamma_0 <= MASS_START / p_max, gamma_T <= MASS_END / p_max);
+#: off (None) by default: on the training half it did not help (docs/kmeans.md); bench/kmeans_tune.py sets it.
+MASS_START: float | None = None
+MASS_END: float | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    r"""The step schedule :math:`\gamma_k = \gamma_0(1+s)^{-\min(k-1,\,T)}` of one run (``k = 1, 2, ...``)."""
+
+    step_size: float  # gamma_0
+    final_step_size: float  # gamma_T
+    n_explore: int  # T
+    n_inner: int  # L
+    averaging: float  # alpha
+    max_iter: int
+
+    @property
+    def scoping(self) -> float:
+        """:math:`s = (\\gamma_0/\\gamma_T)^{1/T} - 1` (0 when T = 0; negative for an increasing schedule)."""
+        if self.n_explore == 0:
+            return 0.0
+        return float((self.step_size / self.final_step_size) ** (1.0 / self.n_explore) - 1.0)
+
+    def gamma(self, k: int) -> float:
+        """:math:`\\gamma_k` for the outer step ``k >= 1`` (log space: no overflow for any ``k``)."""
+        if self.n_explore == 0:
+            return self.final_step_size
+        t = min(k - 1, self.n_explore) / self.n_explore
+        return float(np.exp((1 - t) * np.log(self.step_size) + t * np.log(self.final_step_size)))
 
 
 def default_step_size(n_clusters: int) -> float:
-    r"""``step_size="auto"``: :math:`\gamma_0 = 2.5K`, i.e. :math:`\gamma_0 p_i = 2.5` for balanced clusters.
+    r"""``step_size="auto"``: :math:`\gamma_0 = K`, i.e. :math:`\gamma_0 p_i = 1` for a centre with the
+    balanced share :math:`p_i = 1/K`.
 
-    Since :math:`p_i \approx 1/K`, this is the dimensionless choice "2.5 times the largest stable step of a
-    balanced configuration"; scoping then brings :math:`\gamma_k p_i` below 1.
+    The fixed-point map :math:`y \mapsto x - \gamma\nabla f(y)` has slope :math:`-\gamma p_i` per centre, so
+    at the start exactly the centres holding more than their fair share :math:`1/K` of the data (e.g. one
+    centre on two clusters, :math:`p_i \approx 2/K`) are unstable, and balanced ones are marginal.
     """
-    return 2.5 * n_clusters
+    return START_RATIO * n_clusters
 
 
+def default_schedule(n_clusters: int) -> Schedule:
+    r"""The ``"auto"`` schedule: :math:`\gamma_0 = K`, :math:`\gamma_T = 0.35K`, :math:`T = 15`, ``L = 3``,
+    :math:`\alpha = 0.5`, at most :math:`T + 100` outer steps (the stopping rule usually ends far earlier).
+
+    Only dimensionless quantities enter: :math:`\gamma p_i` with :math:`p_i \approx 1/K` is the slope of
+    the fixed-point map (unstable above 1), so :math:`\gamma \propto K` keeps the same dynamics for any
+    :math:`K`; the data's scale, offset and orientation never enter (the method runs on standardised data),
+    and the number of steps adapts to the problem through the stopping rule. The constants were chosen on
+    the training half of the benchmark family (docs/kmeans.md).
+    """
+    K = int(n_clusters)
+    return Schedule(
+        step_size=START_RATIO * K,
+        final_step_size=END_RATIO * K,
+        n_explore=N_EXPLORE,
+        n_inner=N_INNER,
+        averaging=AVERAGING,
+        max_iter=N_EXPLORE + REFINE_STEPS,
+    )
+
+
+def strong_exploration(n_clusters: int) -> dict[str, float | int]:
+    r"""The round-1 schedule as ``ESGDKMeans`` keyword arguments: :math:`\gamma_k = 2.5K \cdot 1.02^{-(k-1)}`
+    for ``k = 1 .. 100`` (:math:`2.5K \to 0.35K` in :math:`T = 99` steps), ``L = 5``, :math:`\alpha = 0.9`;
+    then, unlike round 1, the settling phase with patience 10 and the polish step.
+
+    Every balanced centre is unstable at first (:math:`\gamma_0 p = 2.5`), so it escapes bad (e.g. random)
+    initialisations on data with clusters of similar size; it also ejects the centres of large clusters, so
+    do not use it when the cluster sizes differ (docs/kmeans.md).
+    """
+    K = int(n_clusters)
+    return dict(
+        step_size=2.5 * K,
+        final_step_size=2.5 * K / 1.02**99,
+        n_explore=99,
+        n_inner=5,
+        averaging=0.9,
+        max_no_improvement=10,
+    )
+
+
+# ----------------------------------------------------------------------------------------------- kernel
 def _augment(X: NDArray) -> NDArray[np.float64]:
     """``[X, 1]``: lets one matrix product give ``y.x_i - |x_i|^2/2`` (argmax = nearest centre)."""
     return np.hstack([np.asarray(X, dtype=np.float64), np.ones((len(X), 1))])
 
 
-def _minibatch_gradient(
-    B_aug: NDArray[np.float64], y: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    r"""``(grad, n)``: :math:`\nabla_{y_i} f_I(y) = (n_i y_i - S_i)/|I|` on the augmented batch ``[B, 1]``.
-
-    ``n`` are the counts :math:`n_i` (points of the batch nearest to :math:`y_i`).
-    """
+def _labels(B_aug: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.intp]:
+    """Nearest centre of every row: :math:`\\arg\\max_i\\, y_i\\cdot b - |y_i|^2/2` (one matrix product)."""
     K, d = y.shape
     W = np.empty((d + 1, K))
     W[:d] = y.T
     W[d] = -0.5 * np.einsum("ij,ij->i", y, y)
-    labels = np.argmax(B_aug @ W, axis=1)  # nearest centre: argmax_i  y_i.b - |y_i|^2 / 2
+    return np.argmax(B_aug @ W, axis=1)
+
+
+def _minibatch_gradient(
+    B_aug: NDArray[np.float64], y: NDArray[np.float64], weights: NDArray[np.float64] | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    r"""``(grad, n)``: :math:`\nabla_{y_i} f_I(y) = (n_i y_i - S_i)/|I|` on the augmented batch ``[B, 1]``.
+
+    ``n`` are the counts :math:`n_i` (points of the batch nearest to :math:`y_i`); with ``weights`` the
+    weighted counts and sums, divided by the total weight.
+    """
+    K, d = y.shape
+    labels = _labels(B_aug, y)
+    if weights is None:
+        counts, sums = cluster_sums(B_aug[:, :d], labels, K)
+        total = len(B_aug)
+    else:
+        counts = np.bincount(labels, weights=weights, minlength=K)
+        sums = np.stack(
+            [np.bincount(labels, weights=weights * B_aug[:, k], minlength=K) for k in range(d)], 1
+        )
+        total = float(weights.sum())
+    return (counts[:, None] * y - sums) / total, counts
+
+
+#: k-means++ seeding runs on a random subsample of max(INIT_SIZE * batch_size, 3K) rows (None: all rows).
+INIT_SIZE: int | None = 3
+
+#: Experimental (bench/kmeans_tune.py): per-centre steps by spread instead of mass (see _spread_iteration).
+SPREAD_STEPS = False
+
+
+def _spread_iteration(
+    B_aug: NDArray[np.float64], y: NDArray[np.float64], x: NDArray[np.float64], ratio: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    r"""One fixed-point iteration with per-centre steps :math:`\gamma_i = \tau_i / p_i`,
+    :math:`\tau_i = (\gamma/K)\, s_i^2/\bar s^2`: slope :math:`-\tau_i`, unstable when the centre's
+    mean squared distance :math:`s_i^2` exceeds :math:`K/\gamma` times the batch average :math:`\bar s^2`.
+    """
+    K, d = y.shape
+    Wm = np.empty((d + 1, K))
+    Wm[:d] = y.T
+    Wm[d] = -0.5 * np.einsum("ij,ij->i", y, y)
+    scores = B_aug @ Wm
+    labels = np.argmax(scores, axis=1)
+    b2 = np.einsum("ij,ij->i", B_aug[:, :d], B_aug[:, :d])
+    sq = np.maximum(b2 - 2.0 * scores[np.arange(len(B_aug)), labels], 0.0)
     counts, sums = cluster_sums(B_aug[:, :d], labels, K)
-    return (counts[:, None] * y - sums) / len(B_aug), counts
+    ssq = np.bincount(labels, weights=sq, minlength=K)
+    nz = counts > 0
+    tau = np.zeros(K)
+    tau[nz] = ratio * (ssq[nz] / counts[nz]) / max(float(sq.mean()), 1e-300)
+    y_new = x.copy()
+    c = sums[nz] / counts[nz, None]
+    y_new[nz] = x[nz] - tau[nz, None] * (y[nz] - c)
+    return y_new, counts
+
+
+class _Sampler:
+    """Mini-batch indices, uniform or with probabilities ``w / sum(w)`` (inverse CDF of the weights)."""
+
+    def __init__(self, n: int, weights: NDArray[np.float64] | None) -> None:
+        self.n = n
+        self.cum = None if weights is None else np.cumsum(weights)
+
+    def __call__(self, rng: np.random.Generator, size: int) -> NDArray[np.intp]:
+        if self.cum is None:
+            return rng.integers(0, self.n, size=size)
+        idx = np.searchsorted(self.cum, rng.random(size) * self.cum[-1], side="right")
+        return np.minimum(idx, self.n - 1)
 
 
 def _backward_euler_step(
@@ -99,19 +278,32 @@ def _backward_euler_step(
     averaging: float,
     batch_size: int | None,
     rng: np.random.Generator,
+    sampler: _Sampler | None = None,
+    weights: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """The step on the augmented data ``[X, 1]``; returns ``(z^L, counts summed over the batches)``."""
+    """The step on the augmented data ``[X, 1]``; returns ``(z^L, counts summed over the batches)``.
+
+    ``batch_size=None``: the full (weighted, if ``weights``) data at every inner iteration.
+    """
     if batch_size is None:
         batches = None
     else:
-        idx = rng.integers(0, len(X_aug), size=n_inner * batch_size)
+        sampler = sampler or _Sampler(len(X_aug), None)
+        idx = sampler(rng, n_inner * batch_size)
         batches = np.take(X_aug, idx, axis=0).reshape(n_inner, batch_size, -1)
     y = x
     z = x
     total = np.zeros(len(x))
     for l in range(n_inner):
-        B = X_aug if batches is None else batches[l]
-        grad, counts = _minibatch_gradient(B, y)
+        if SPREAD_STEPS and batches is not None:
+            y, counts = _spread_iteration(batches[l], y, x, step_size / len(x))
+            z = averaging * z + (1.0 - averaging) * y
+            total += counts
+            continue
+        if batches is None:
+            grad, counts = _minibatch_gradient(X_aug, y, weights)
+        else:
+            grad, counts = _minibatch_gradient(batches[l], y)
         y = x - step_size * grad  # y^{l+1} = x^k - γ ∇f_I(y^l)
         z = averaging * z + (1.0 - averaging) * y  # z^{l+1} = α z^l + (1 - α) y^{l+1}
         total += counts
@@ -158,53 +350,135 @@ def backward_euler_step(
     return _backward_euler_step(X_aug, x, step_size, n_inner, averaging, batch_size, rng)[0]
 
 
+# ------------------------------------------------------------------------------------------ units / energy
+def _standardization(X: NDArray, w: NDArray[np.float64] | None) -> tuple[NDArray[np.float64], float]:
+    """``(shift, scale)`` with ``(X - shift) / scale`` of mean 0 and mean squared coordinate 1 (weighted).
+
+    Computed on ``X / max|X|`` so that no square of a number of the size of ``X`` is ever formed (data of
+    magnitude 1e154 does not overflow here). ``scale = 1`` for data with no spread at all.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    a = float(np.max(np.abs(X))) if X.size else 1.0
+    a = a if a > 0 else 1.0
+    Xa = X / a
+    if w is None:
+        m = Xa.mean(axis=0)
+        ms = float(np.mean((Xa - m) ** 2))
+    else:
+        W = float(w.sum())
+        m = (w @ Xa) / W
+        ms = float(w @ np.mean((Xa - m) ** 2, axis=1)) / W
+    rms = np.sqrt(ms)
+    if not rms > 0:
+        rms = 1.0
+    return a * m, a * rms
+
+
+def _sq_distances(X: NDArray[np.float64], C: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Squared distances ``(n, K)`` by ``|y|^2 - 2 y.c + |c|^2``, clipped at 0."""
+    sq = np.einsum("ij,ij->i", X, X)[:, None] - 2.0 * X @ C.T + np.einsum("ij,ij->i", C, C)[None, :]
+    return np.maximum(sq, 0.0)
+
+
+def _labels_sq(X: NDArray[np.float64], C: NDArray[np.float64]) -> tuple[NDArray[np.intp], NDArray]:
+    """Nearest centre and squared distance to it, computed in chunks (bounded memory)."""
+    labels = np.empty(len(X), dtype=np.intp)
+    sq = np.empty(len(X))
+    step = max(1, 2**20 // max(1, len(C)))
+    for i in range(0, len(X), step):
+        D = _sq_distances(X[i : i + step], C)
+        labels[i : i + step] = np.argmin(D, axis=1)
+        sq[i : i + step] = D[np.arange(len(D)), labels[i : i + step]]
+    return labels, sq
+
+
+def _polish(
+    Xs: NDArray[np.float64], x: NDArray[np.float64], sw: NDArray[np.float64] | None, n_polish: int
+) -> tuple[NDArray[np.float64], NDArray[np.intp], NDArray[np.float64]]:
+    r"""``n_polish`` full-data steps :math:`x_i \leftarrow c_i(x)` (weighted means of the points nearest
+    to :math:`x_i`; an empty centre stays), then the assignment.
+
+    This is the backward-Euler step of the module docstring on the full data in the limit
+    :math:`\gamma \to \infty` (the fixed point :math:`(x_i + \gamma p_i c_i)/(1 + \gamma p_i) \to c_i`),
+    i.e. one Lloyd step: it never increases the energy, and it removes the mini-batch noise of the final
+    centres without changing the basin they are in. Returns ``(x, labels, squared distances)``.
+    """
+    K = len(x)
+    labels, sq = _labels_sq(Xs, x)
+    for _ in range(n_polish):
+        if sw is None:
+            counts, sums = cluster_sums(Xs, labels, K)
+        else:
+            counts = np.bincount(labels, weights=sw, minlength=K)
+            sums = np.stack(
+                [np.bincount(labels, weights=sw * Xs[:, k], minlength=K) for k in range(Xs.shape[1])], 1
+            )
+        x = x.copy()
+        nz = counts > 0
+        x[nz] = sums[nz] / counts[nz, None]
+        labels, sq = _labels_sq(Xs, x)
+    return x, labels, sq
+
+
+def _weighted_energy(sq: NDArray[np.float64], w: NDArray[np.float64] | None) -> float:
+    """:math:`f = \\frac{1}{2W}\\sum_j w_j d_j^2` from the squared distances ``sq``."""
+    if w is None:
+        return float(sq.mean() / 2)
+    return float(w @ sq / (2 * w.sum()))
+
+
 class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     r"""k-means by stochastic backward Euler / Entropy-SGD (Yin, Pham, Oberman, Osher 2017).
 
-    Outer loop :math:`k = 0, 1, \dots` (``max_iter`` steps), each one implicit gradient step on
-    :math:`f(x) = \frac{1}{2N}\sum_j \min_i|x_i - y_j|^2` solved by a stochastic fixed point and averaged:
+    Outer loop :math:`k = 1, 2, \dots`, each one implicit gradient step on
+    :math:`f(x) = \frac{1}{2W}\sum_j w_j \min_i|x_i - y_j|^2` solved by a stochastic fixed point and
+    averaged:
 
     .. math::
 
-        \gamma_k = \gamma_0 (1 + s)^{-k}, \quad
+        \gamma_k = \gamma_0 (1 + s)^{-\min(k-1, T)}, \quad
         y^{l+1} = x^k - \gamma_k \nabla f_{I_l}(y^l), \quad
         z^{l+1} = \alpha z^l + (1-\alpha) y^{l+1}\ (l < L), \quad
         x^{k+1} = z^L,
 
-    with :math:`y^0 = z^0 = x^k` and a fresh mini-batch :math:`I_l` of ``batch_size`` points (uniform, with
-    replacement) at every inner iteration. The loop stops early when
-    :math:`|x^{k+1} - x^k|^2 \le \mathrm{tol}\cdot\overline{\mathrm{Var}}(X)` (the same relative tolerance as
-    scikit-learn's ``KMeans``; ``tol=0`` runs all ``max_iter`` steps).
+    with :math:`y^0 = z^0 = x^k`, :math:`s = (\gamma_0/\gamma_T)^{1/T} - 1` and a fresh mini-batch
+    :math:`I_l` of ``batch_size`` points (with replacement, probabilities :math:`w_j/W`) at every inner
+    iteration. After the :math:`T` exploration steps the run stops when the energy on a fixed evaluation
+    batch stops improving beyond its noise (module docstring), or after ``max_iter`` steps, or when the
+    centre shift :math:`|x^{k+1} - x^k|^2 \le \mathrm{tol}\cdot\overline{\mathrm{Var}}(X)`.
 
     Parameters (scikit-learn names where scikit-learn has the same thing):
         n_clusters: :math:`K`.
-        init: ``"random"`` (``K`` distinct data points, as ``KMeans(init="random")``), ``"k-means++"``
-            (:func:`sklearn.cluster.kmeans_plusplus`), an array ``(K, d)`` or a callable
-            ``init(X, n_clusters, random_state)``.
-        n_init: independent runs; the one with the lowest energy is kept.
-        max_iter: outer (backward-Euler) steps.
-        batch_size: mini-batch size :math:`|I|`; ``None`` uses the full data (deterministic).
-        step_size: :math:`\gamma_0`, the backward-Euler time step; ``"auto"`` = ``2.5 * n_clusters``
-            (:func:`default_step_size`).
+        init: ``"random"`` (``K`` distinct data points, drawn with probabilities :math:`w_j/W`, as
+            ``KMeans(init="random")``), ``"k-means++"`` (:func:`sklearn.cluster.kmeans_plusplus` on a random
+            subsample of ``max(3 * batch_size, 3 * K)`` rows, as ``MiniBatchKMeans``), an array ``(K, d)``
+            or a callable ``init(X, n_clusters, random_state)``.
+        n_init: independent runs; the one with the lowest (weighted) energy on the training data is kept.
+        max_iter: cap on the outer steps; ``"auto"``: :math:`T` + 100.
+        batch_size: mini-batch size :math:`|I|`; ``None`` uses the full (weighted) data (deterministic).
+        step_size: :math:`\gamma_0`; ``"auto"`` = :math:`K` (:func:`default_schedule`).
+        final_step_size: :math:`\gamma_T`; ``"auto"`` = :math:`0.35K`.
+        n_explore: :math:`T`, the outer steps of the geometric decay; ``"auto"`` = 15.
         n_inner: :math:`L`, fixed-point iterations per outer step.
         averaging: :math:`\alpha` (weight of the old average; ``0`` = no averaging).
-        scoping: :math:`s \ge 0` in :math:`\gamma_k = \gamma_0(1+s)^{-k}`.
-        tol: relative tolerance on the outer centre shift (see above).
-        verbose: print the energy after every outer step.
+        max_no_improvement: patience of the stopping rule in outer steps; ``None`` runs ``max_iter`` steps.
+        eval_size: size of the fixed evaluation batch (``"auto"``: ``min(N, max(batch_size, 256))``; the
+            whole data when it is smaller).
+        n_polish: full-data steps :math:`x_i \leftarrow c_i(x)` at the end of every run (the backward-Euler
+            step with :math:`\gamma \to \infty` on the full data, i.e. a Lloyd step; never increases the
+            energy; removes the mini-batch noise of the final centres). 0: none.
+        tol: relative tolerance on the outer centre shift (0: off).
+        verbose: print the step size and the energy after every outer step, and why the run stopped.
         random_state: seed for initialisation and mini-batches.
 
-    The defaults (:math:`\gamma_0 = 2.5K`, :math:`s = 0.02`, ``max_iter=100``, :math:`L = 5`,
-    :math:`\alpha = 0.9`: 500 mini-batch gradients, :math:`\gamma` from :math:`2.5K` down to
-    :math:`\approx 0.35K`) were chosen by sweeps on the ``blobs8`` benchmark (seed 0) and checked on other
-    seeds of the same family; see ``docs/kmeans.md``.
-
     Attributes:
-        cluster_centers_: ``(K, d)`` final centres :math:`x^{k}`.
-        labels_: nearest centre of every training point.
-        inertia_: :math:`\sum_j \min_i |x_i - y_j|^2` on the training data (scikit-learn's convention).
-        energy_: :math:`f = \mathrm{inertia}/(2N)`, the normalised energy.
-        n_iter_: outer steps taken (best run).
-        n_steps_: mini-batch gradient evaluations, ``n_iter_ * n_inner`` (best run).
+        cluster_centers_: ``(K, d)`` final centres.
+        labels_: nearest centre of every training point (of the last chunk after ``partial_fit``).
+        inertia_: :math:`\sum_j w_j \min_i |x_i - y_j|^2` (scikit-learn's convention).
+        energy_: :math:`f = \mathrm{inertia}/(2W)`, the normalised energy.
+        n_iter_: outer steps taken (best run); n_steps_: mini-batch gradient evaluations.
+        schedule_: the :class:`Schedule` used; energy_path_: the evaluation-batch energy after every
+        settling step of the best run (original units).
         n_features_in_, feature_names_in_: as in scikit-learn.
     """
 
@@ -212,12 +486,16 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         "n_clusters": [Interval(numbers.Integral, 1, None, closed="left")],
         "init": [StrOptions({"random", "k-means++"}), callable, "array-like"],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "step_size": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="neither")],
+        "final_step_size": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="neither")],
+        "n_explore": [StrOptions({"auto"}), Interval(numbers.Integral, 0, None, closed="left")],
         "n_inner": [Interval(numbers.Integral, 1, None, closed="left")],
         "averaging": [Interval(numbers.Real, 0, 1, closed="left")],
-        "scoping": [Interval(numbers.Real, 0, None, closed="left")],
+        "max_no_improvement": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "eval_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
+        "n_polish": [Interval(numbers.Integral, 0, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -227,14 +505,18 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         self,
         n_clusters: int = 8,
         *,
-        init: str | ArrayLike = "random",
+        init: str | ArrayLike = "k-means++",
         n_init: int = 1,
-        max_iter: int = 100,
+        max_iter: int | str = "auto",
         batch_size: int | None = 1000,
         step_size: float | str = "auto",
-        n_inner: int = 5,
-        averaging: float = 0.9,
-        scoping: float = 0.02,
+        final_step_size: float | str = "auto",
+        n_explore: int | str = "auto",
+        n_inner: int = N_INNER,
+        averaging: float = AVERAGING,
+        max_no_improvement: int | None = PATIENCE,
+        eval_size: int | str = "auto",
+        n_polish: int = 1,
         tol: float = 0.0,
         verbose: int = 0,
         random_state: int | np.random.RandomState | None = None,
@@ -245,20 +527,78 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.step_size = step_size
+        self.final_step_size = final_step_size
+        self.n_explore = n_explore
         self.n_inner = n_inner
         self.averaging = averaging
-        self.scoping = scoping
+        self.max_no_improvement = max_no_improvement
+        self.eval_size = eval_size
+        self.n_polish = n_polish
         self.tol = tol
         self.verbose = verbose
         self.random_state = random_state
 
-    # ----------------------------------------------------------------------------------------------------
-    def _initial_centers(self, X: NDArray[np.float64], rs: np.random.RandomState) -> NDArray[np.float64]:
+    # ---------------------------------------------------------------------------------------- helpers
+    def _schedule(self) -> Schedule:
+        """The :class:`Schedule` from the parameters (``"auto"`` entries from :func:`default_schedule`)."""
+        auto = default_schedule(self.n_clusters)
+        g0 = auto.step_size if self.step_size == "auto" else float(self.step_size)
+        gT = auto.final_step_size if self.final_step_size == "auto" else float(self.final_step_size)
+        if self.final_step_size == "auto" and self.step_size != "auto":
+            gT = min(gT, g0)
+        T = auto.n_explore if self.n_explore == "auto" else int(self.n_explore)
+        max_iter = T + REFINE_STEPS if self.max_iter == "auto" else int(self.max_iter)
+        return Schedule(g0, gT, T, int(self.n_inner), float(self.averaging), max_iter)
+
+    def _check_weights(
+        self, X: NDArray, sample_weight: ArrayLike | None
+    ) -> tuple[NDArray[np.float64] | None, NDArray[np.float64] | None]:
+        """``(weights for the algorithm, weights for the reported inertia)``.
+
+        The first is ``None`` when the weights are absent or all equal (then the problem, the random
+        streams and the centres are exactly those of the unweighted fit); the second is ``None`` only when
+        they are absent (``inertia_`` is the weighted sum, as scikit-learn's).
+        """
+        if sample_weight is None:
+            return None, None
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if np.all(sw == sw[0]) and sw[0] > 0:
+            return None, sw
+        if int(np.count_nonzero(sw)) < self.n_clusters:
+            raise ValueError(
+                f"sample_weight: only {np.count_nonzero(sw)} samples have a positive weight, "
+                f"fewer than n_clusters={self.n_clusters}."
+            )
+        return sw, sw
+
+    def _initial_centers(
+        self,
+        X: NDArray,
+        Xs: NDArray[np.float64],
+        sw: NDArray[np.float64] | None,
+        rs: np.random.RandomState,
+        shift: NDArray,
+        scale: float,
+    ) -> NDArray[np.float64]:
+        """Initial centres in standardised coordinates (``init`` arrays and callables give original units)."""
         K = self.n_clusters
         if isinstance(self.init, str) and self.init == "random":
-            return X[rs.permutation(len(X))[:K]].copy()
+            if sw is None:
+                return Xs[rs.permutation(len(Xs))[:K]].copy()
+            return Xs[rs.choice(len(Xs), size=K, replace=False, p=sw / sw.sum())].copy()
         if isinstance(self.init, str) and self.init == "k-means++":
-            centers, _ = kmeans_plusplus(X, K, random_state=rs)
+            n = len(Xs)
+            m = (
+                n
+                if self.batch_size is None or INIT_SIZE is None
+                else min(n, max(INIT_SIZE * self.batch_size, 3 * K))
+            )
+            if m < n:  # seed on a random subsample, as MiniBatchKMeans does (init_size = 3 * batch_size)
+                p = None if sw is None else sw / sw.sum()
+                sub = rs.choice(n, size=m, replace=False, p=p) if p is None else rs.choice(n, size=m, p=p)
+                centers, _ = kmeans_plusplus(Xs[sub], K, random_state=rs)
+            else:
+                centers, _ = kmeans_plusplus(Xs, K, sample_weight=sw, random_state=rs)
             return np.asarray(centers, dtype=np.float64)
         centers = self.init(X, K, rs) if callable(self.init) else self.init
         centers = np.array(centers, dtype=np.float64)
@@ -269,92 +609,232 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             )
         if not np.all(np.isfinite(centers)):
             raise ValueError("init contains NaN or infinity.")
-        return centers
+        return (centers - shift) / scale
+
+    def _step(
+        self,
+        X_aug: NDArray[np.float64],
+        x: NDArray[np.float64],
+        gamma: float,
+        k: int,
+        sched: Schedule,
+        rng: np.random.Generator,
+        sampler: _Sampler,
+        sw: NDArray[np.float64] | None,
+        batch_size: int | None,
+    ) -> NDArray[np.float64]:
+        """One outer step with the divergence check and the re-seeding of empty centres."""
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported just below
+            x_new, counts = _backward_euler_step(
+                X_aug, x, gamma, sched.n_inner, sched.averaging, batch_size, rng, sampler, sw
+            )
+        if not np.all(np.isfinite(x_new)):
+            raise FloatingPointError(
+                f"ESGDKMeans diverged at outer step {k} (step_size={sched.step_size}): the fixed-point "
+                "iteration y <- x - step_size * grad f(y) is unstable when step_size * p_i > 1 for a centre "
+                "holding a share p_i of the data; use a smaller step_size or final_step_size."
+            )
+        empty = counts == 0  # no point in any batch of the step: zero gradient forever -> re-seed
+        if np.any(empty):
+            x_new[empty] = X_aug[sampler(rng, int(empty.sum())), :-1]
+        return x_new
+
+    def _mass_capped(
+        self, sched: Schedule, E: NDArray[np.float64], wE: NDArray[np.float64] | None, x0: NDArray[np.float64]
+    ) -> Schedule:
+        r"""The ``"auto"`` steps capped by the heaviest initial centre (:data:`MASS_START`, :data:`MASS_END`):
+        :math:`\gamma_0 \le c_0/\hat p_{\max}`, :math:`\gamma_T \le c_T/\hat p_{\max}`.
+
+        :math:`\hat p_{\max}` is the largest share of the evaluation batch held by one initial centre. The
+        slope of the fixed-point map is :math:`-\gamma p_i`, so this keeps the heaviest initial cluster at
+        most marginally unstable at the start and stable at the end, whatever the imbalance of the data.
+        """
+        labels = _labels_sq(E, x0)[0]
+        share = np.bincount(labels, weights=wE, minlength=len(x0))
+        p_max = float(share.max() / share.sum())
+        g0, gT = sched.step_size, sched.final_step_size
+        if self.step_size == "auto":
+            g0 = min(g0, float(MASS_START) / p_max)
+        if self.final_step_size == "auto":
+            gT = min(gT, float(MASS_END or MASS_START) / p_max, g0)
+        return replace(sched, step_size=g0, final_step_size=gT)
 
     def _run_once(
-        self, X_aug: NDArray[np.float64], x0: NDArray[np.float64], rng: np.random.Generator, tol_abs: float
-    ) -> tuple[NDArray[np.float64], int]:
-        gamma0 = default_step_size(self.n_clusters) if self.step_size == "auto" else float(self.step_size)
+        self,
+        X_aug: NDArray[np.float64],
+        x0: NDArray[np.float64],
+        rng: np.random.Generator,
+        sched: Schedule,
+        sw: NDArray[np.float64] | None,
+        tol_abs: float,
+    ) -> tuple[NDArray[np.float64], int, list[float], Schedule]:
+        """One descent; returns ``(centres, outer steps, evaluation energies, the schedule used)``."""
+        n = len(X_aug)
+        sampler = _Sampler(n, sw)
+        m = min(n, max(self.batch_size or n, 256)) if self.eval_size == "auto" else min(n, self.eval_size)
+        if m == n:  # the evaluation batch is the data itself (exact energy)
+            E, wE = X_aug[:, :-1], sw
+        else:
+            E, wE = X_aug[sampler(rng, m), :-1], None
+        if MASS_START is not None and (self.step_size == "auto" or self.final_step_size == "auto"):
+            sched = self._mass_capped(sched, E, wE, x0)
+        W = self.max_no_improvement
         x = x0
+        hist: list[float] = []
+        reason = f"max_iter={sched.max_iter} reached"
         k = 0
-        for k in range(1, self.max_iter + 1):
-            gamma_k = gamma0 * (1.0 + self.scoping) ** (-(k - 1))  # γ_k = γ_0 (1 + s)^{-k}
-            with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported just below
-                x_new, counts = _backward_euler_step(
-                    X_aug, x, gamma_k, self.n_inner, self.averaging, self.batch_size, rng
-                )
-            if not np.all(np.isfinite(x_new)):
-                raise FloatingPointError(
-                    f"ESGDKMeans diverged at outer step {k} (step_size={gamma0}): the fixed-point iteration "
-                    "y <- x - step_size * grad f(y) is unstable when step_size * p_i > 1 for a centre "
-                    "holding a share p_i of the data; use a smaller step_size or a larger scoping."
-                )
-            empty = counts == 0  # no point in any batch of the step: zero gradient forever -> re-seed
-            if np.any(empty):
-                x_new[empty] = X_aug[rng.integers(0, len(X_aug), size=int(empty.sum())), :-1]
+        for k in range(1, sched.max_iter + 1):
+            gamma = sched.gamma(k)
+            x_new = self._step(X_aug, x, gamma, k, sched, rng, sampler, sw, self.batch_size)
             shift = float(np.sum((x_new - x) ** 2))
             x = x_new
+            settling = k > sched.n_explore
+            if settling:
+                hist.append(_weighted_energy(_labels_sq(E, x)[1], wE))
             if self.verbose:
-                print(f"ESGDKMeans step {k}: gamma={gamma_k:.4g} energy={self._energy(X_aug, x):.6g}")
+                e = f" eval energy={hist[-1]:.6g} (standardised units)" if settling else ""
+                print(f"ESGDKMeans step {k}: gamma={gamma:.4g}{e}")
+            if W is not None and settling and len(hist) > W:
+                recent, before = np.asarray(hist[-W:]), np.asarray(hist[:-W])
+                if recent.min() > before.min() - recent.std():
+                    reason = f"no improvement beyond noise in {W} steps"
+                    break
             if shift <= tol_abs:
+                reason = f"centre shift {shift:.3g} <= tol"
                 break
-        return x, k
+        if self.verbose:
+            print(f"ESGDKMeans stopped after {k} outer steps: {reason}")
+        return x, k, hist, sched
 
-    @staticmethod
-    def _energy(X_aug: NDArray[np.float64], centers: NDArray[np.float64]) -> float:
-        _, sq = assign(X_aug[:, :-1], centers)
-        return float(sq.sum() / (2 * len(X_aug)))
+    def _finish(
+        self,
+        X: NDArray,
+        x: NDArray[np.float64],
+        labels: NDArray[np.intp],
+        sq: NDArray[np.float64],
+        sw: NDArray[np.float64] | None,
+    ) -> None:
+        """Fitted attributes in original units; a clear error when the inertia is not representable."""
+        inertia_s = float(sq.sum() if sw is None else sw @ sq)
+        W = float(len(X) if sw is None else sw.sum())
+        with np.errstate(over="ignore", invalid="ignore"):
+            inertia = inertia_s * self._scale**2
+        if not np.isfinite(inertia):
+            raise ValueError(
+                f"X: the inertia (sum of squared distances) of the fitted centres is {inertia_s:.4g} x "
+                f"{self._scale:.4g}**2, which overflows float64 (X's spread is {self._scale:.3g}); "
+                "k-means is equivariant under scaling: fit X / c and multiply cluster_centers_ by c."
+            )
+        self.cluster_centers_ = (self._shift + self._scale * x).astype(X.dtype, copy=False)
+        self.labels_ = labels
+        self.inertia_ = inertia
+        self.energy_ = inertia / (2 * W)
 
-    def fit(self, X: ArrayLike, y: None = None) -> ESGDKMeans:
+    # -------------------------------------------------------------------------------------------- API
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: ArrayLike, y: None = None, sample_weight: ArrayLike | None = None) -> ESGDKMeans:
         """Run ``n_init`` stochastic backward-Euler descents on ``X`` and keep the lowest energy."""
-        self._validate_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
         n = X.shape[0]
         if n < self.n_clusters:
             raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
+        sw, sw_report = self._check_weights(X, sample_weight)
+        self._shift, self._scale = _standardization(X, sw)
+        Xs = (np.asarray(X, dtype=np.float64) - self._shift) / self._scale
+        X_aug = _augment(Xs)
+        sched = self._schedule()
         rs = check_random_state(self.random_state)
-        X64 = np.asarray(X, dtype=np.float64)
-        X_aug = _augment(X64)
-        tol_abs = float(self.tol * np.mean(np.var(X64, axis=0)))
         best = None
         for _ in range(self.n_init):
-            x0 = self._initial_centers(X64, rs)
+            x0 = self._initial_centers(X, Xs, sw, rs, self._shift, self._scale)
             rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
-            centers, n_iter = self._run_once(X_aug, x0, rng, tol_abs)
-            labels, sq = assign(X64, centers)
-            inertia = float(sq.sum())
-            if best is None or inertia < best[2]:
-                best = (centers, labels, inertia, n_iter)
-        centers, labels, inertia, n_iter = best
-        self.cluster_centers_ = centers.astype(X.dtype, copy=False)
-        self.labels_ = labels
-        self.inertia_ = inertia
-        self.energy_ = inertia / (2 * n)
+            x, n_iter, hist, used = self._run_once(X_aug, x0, rng, sched, sw, float(self.tol))
+            x, labels, sq = _polish(Xs, x, sw, self.n_polish)
+            e = _weighted_energy(sq, sw)
+            if best is None or e < best[0]:
+                best = (e, x, n_iter, hist, used, labels, sq)
+        _, x, n_iter, hist, sched, labels, sq = best
+        self._x = x
+        self._finish(X, x, labels, sq, sw_report)
         self.n_iter_ = n_iter
-        self.n_steps_ = n_iter * self.n_inner
+        self.n_steps_ = n_iter * sched.n_inner
+        self.schedule_ = sched
+        with np.errstate(over="ignore"):
+            self.energy_path_ = np.asarray(hist) * self._scale**2
         return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X: ArrayLike, y: None = None, sample_weight: ArrayLike | None = None) -> ESGDKMeans:
+        """One outer step on the chunk ``X`` (streaming, as ``MiniBatchKMeans.partial_fit``).
+
+        The first call fixes the standardisation (mean and spread of the first chunk) and initialises the
+        centres on it; call ``k`` uses :math:`\\gamma_k` of the schedule (constant :math:`\\gamma_T` after
+        :math:`T` calls), its ``L`` inner mini-batches drawn from the chunk (the whole chunk when it is
+        smaller than ``batch_size``). ``labels_``, ``inertia_`` and ``energy_`` refer to the last chunk.
+        """
+        first = not hasattr(self, "cluster_centers_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
+        n = X.shape[0]
+        sw, sw_report = self._check_weights(X, sample_weight)
+        if first:
+            if n < self.n_clusters:
+                raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
+            self._shift, self._scale = _standardization(X, sw)
+            self._random_state = check_random_state(self.random_state)
+            self._rng = np.random.default_rng(self._random_state.randint(np.iinfo(np.int32).max))
+            self.n_iter_ = 0
+            self.n_steps_ = 0
+            self.schedule_ = self._schedule()
+        elif not hasattr(self, "_rng"):  # partial_fit after fit: continue the same stream
+            self._rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
+        Xs = (np.asarray(X, dtype=np.float64) - self._shift) / self._scale
+        X_aug = _augment(Xs)
+        if first:
+            self._x = self._initial_centers(X, Xs, sw, self._random_state, self._shift, self._scale)
+            if MASS_START is not None and (self.step_size == "auto" or self.final_step_size == "auto"):
+                self.schedule_ = self._mass_capped(self.schedule_, Xs, sw, self._x)
+        sched = self.schedule_
+        k = self.n_iter_ + 1
+        batch = None if self.batch_size is None or self.batch_size >= n else self.batch_size
+        self._x = self._step(X_aug, self._x, sched.gamma(k), k, sched, self._rng, _Sampler(n, sw), sw, batch)
+        self.n_iter_ = k
+        self.n_steps_ += sched.n_inner
+        self._finish(X, self._x, *_labels_sq(Xs, self._x), sw_report)
+        if self.verbose:
+            print(
+                f"ESGDKMeans partial_fit step {k}: gamma={sched.gamma(k):.4g} chunk energy={self.energy_:.6g}"
+            )
+        return self
+
+    def _standardized(self, X: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        shift = getattr(self, "_shift", 0.0)
+        scale = getattr(self, "_scale", 1.0)
+        C = (np.asarray(self.cluster_centers_, dtype=np.float64) - shift) / scale
+        return (np.asarray(X, dtype=np.float64) - shift) / scale, C
 
     def predict(self, X: ArrayLike) -> NDArray[np.intp]:
         """Index of the nearest centre of every row of ``X``."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return assign(np.asarray(X, dtype=np.float64), np.asarray(self.cluster_centers_, np.float64))[0]
+        Xs, C = self._standardized(X)
+        return _labels_sq(Xs, C)[0]
 
     def transform(self, X: ArrayLike) -> NDArray[np.float64]:
         """Euclidean distance of every row of ``X`` to every centre, ``(n_samples, n_clusters)``."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        X64 = np.asarray(X, dtype=np.float64)
-        C = np.asarray(self.cluster_centers_, dtype=np.float64)
-        sq = np.einsum("ij,ij->i", X64, X64)[:, None] - 2.0 * X64 @ C.T + np.einsum("ij,ij->i", C, C)
-        return np.sqrt(np.maximum(sq, 0.0))
+        Xs, C = self._standardized(X)
+        return np.sqrt(_sq_distances(Xs, C)) * getattr(self, "_scale", 1.0)
 
-    def score(self, X: ArrayLike, y: None = None) -> float:
-        """Opposite of the inertia of ``X`` for the fitted centres (scikit-learn's ``KMeans.score``)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        _, sq = assign(np.asarray(X, dtype=np.float64), np.asarray(self.cluster_centers_, np.float64))
-        return -float(sq.sum())
+    def score(self, X: ArrayLike, y: None = None, sample_weight: ArrayLike | None = None) -> float:
+        """Opposite of the (weighted) inertia of ``X`` for the fitted centres (``KMeans.score``)."""
+        Xs, C = self._standardized(X)
+        sq = _labels_sq(Xs, C)[1]
+        sw = None if sample_weight is None else _check_sample_weight(sample_weight, Xs, dtype=np.float64)
+        s = float(sq.sum() if sw is None else sw @ sq)
+        with np.errstate(over="ignore"):
+            value = s * getattr(self, "_scale", 1.0) ** 2
+        if not np.isfinite(value):
+            raise ValueError("X: the inertia overflows float64; rescale X (see fit).")
+        return -value
 
     @property
     def _n_features_out(self) -> int:

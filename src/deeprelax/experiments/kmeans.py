@@ -20,21 +20,32 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from deeprelax.cluster import ESGDKMeans, assign, kmeans_energy
+from deeprelax.cluster import ESGDKMeans, assign, kmeans_energy, strong_exploration
 from deeprelax.cluster.certify import certify_global_minimum
 from deeprelax.cluster.datasets import KMeansDataset, load_benchmark
 
-METHODS: tuple[str, ...] = ("EM", "mb-EM", "k-means++", "ESGD")
+METHODS: tuple[str, ...] = ("EM", "mb-EM", "k-means++", "ESGD", "ESGD-strong")
 METHOD_DESCRIPTIONS: dict[str, str] = {
     "EM": 'Lloyd / EM: sklearn KMeans(init="random", n_init=1)',
     "mb-EM": 'mini-batch EM: sklearn MiniBatchKMeans(init="random", n_init=1, batch_size=B)',
     "k-means++": 'sklearn KMeans(init="k-means++", n_init=1)',
-    "ESGD": 'deeprelax ESGDKMeans(init="random", n_init=1, batch_size=B), default schedule',
+    "ESGD": "deeprelax ESGDKMeans(n_init=1, batch_size=B) with its defaults (k-means++ seeding)",
+    "ESGD-strong": 'deeprelax ESGDKMeans(init="random", n_init=1, batch_size=B, **strong_exploration(K)) '
+    "(the round-1 schedule)",
 }
+#: Timing reference of the family report: MiniBatchKMeans with ESGD's default init (k-means++) and batch size.
+MBKM_PP = "MBKM(k-means++)"
+#: Methods of the family report (ESGD-strong is left out: it is not meant for unequal sizes).
+FAMILY_METHODS: tuple[str, ...] = ("EM", "mb-EM", "k-means++", "ESGD", MBKM_PP)
 
 
-def make_estimator(method: str, n_clusters: int, batch_size: int, seed: int) -> Any:
-    """The scikit-learn baseline or the ESGD estimator for ``method`` (one of :data:`METHODS`)."""
+def make_estimator(
+    method: str, n_clusters: int, batch_size: int, seed: int, esgd_params: dict[str, Any] | None = None
+) -> Any:
+    """The scikit-learn baseline or the ESGD estimator for ``method`` (one of :data:`METHODS`).
+
+    ``esgd_params`` override ``ESGDKMeans``'s arguments (default: none, i.e. its defaults).
+    """
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
     if method == "EM":
@@ -43,8 +54,23 @@ def make_estimator(method: str, n_clusters: int, batch_size: int, seed: int) -> 
         return MiniBatchKMeans(n_clusters, init="random", n_init=1, batch_size=batch_size, random_state=seed)
     if method == "k-means++":
         return KMeans(n_clusters, init="k-means++", n_init=1, random_state=seed)
+    if method == MBKM_PP:
+        return MiniBatchKMeans(
+            n_clusters, init="k-means++", n_init=1, batch_size=batch_size, random_state=seed
+        )
+    if method == "ESGD-strong":
+        return ESGDKMeans(
+            n_clusters,
+            init="random",
+            n_init=1,
+            batch_size=batch_size,
+            random_state=seed,
+            **strong_exploration(n_clusters),
+        )
     if method == "ESGD":
-        return ESGDKMeans(n_clusters, init="random", n_init=1, batch_size=batch_size, random_state=seed)
+        kw: dict[str, Any] = dict(n_init=1)
+        kw.update(esgd_params or {})
+        return ESGDKMeans(n_clusters, batch_size=batch_size, random_state=seed, **kw)
     raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
 
 
@@ -188,7 +214,9 @@ def _stuck_example(data: KMeansDataset, f_star: float, batch_size: int, seed: in
         f_em = kmeans_energy(data.X, em.cluster_centers_)
         if f_em <= f_star * (1 + 1e-3):
             continue
-        es = ESGDKMeans(K, init=init, batch_size=batch_size, random_state=s).fit(data.X)
+        es = ESGDKMeans(K, init=init, batch_size=batch_size, random_state=s, **strong_exploration(K)).fit(
+            data.X
+        )
         if es.energy_ <= f_star * (1 + 1e-3):
             return dict(
                 seed=s,
@@ -202,7 +230,11 @@ def _stuck_example(data: KMeansDataset, f_star: float, batch_size: int, seed: in
 
 
 def four_means_figure(path: Path, *, seed: int = 0, batch_size: int = 100) -> tuple[Path, dict[str, Any]]:
-    """The seed's picture: 4 means on 3 clusters; EM's stuck solution vs ESGD's from the same init."""
+    """The seed's picture: 4 means on 3 clusters; EM's stuck solution vs ESGD's from the same init.
+
+    ESGD runs with :func:`deeprelax.cluster.strong_exploration` (the round-1 schedule): the default, gentle
+    schedule relies on k-means++ seeding and does not escape this crafted trap (docs/kmeans.md).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -218,7 +250,11 @@ def four_means_figure(path: Path, *, seed: int = 0, batch_size: int = 100) -> tu
     m = data.means  # A, B, D-left, D-right
     d_mid = 0.5 * (m[2] + m[3])
     d_width = np.linalg.norm(m[3] - m[2]) + 10 * data.params["sigma"]
-    for ax, key, name in [(axes[0], "em", "Lloyd / EM"), (axes[1], "esgd", f"ESGD (batch {batch_size})")]:
+    panels = [
+        (axes[0], "em", "Lloyd / EM"),
+        (axes[1], "esgd", f"ESGD, strong exploration (batch {batch_size})"),
+    ]
+    for ax, key, name in panels:
         centers = ex[key]
         labels = assign(data.X, centers)[0]
         f = ex["f_" + key]
@@ -405,3 +441,227 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, tuple):
         return list(o)
     raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+# ------------------------------------------------------------------------------------ the benchmark family
+def family_reference(data: KMeansDataset, *, restarts: int = 100, seed: int = 1_000_000) -> dict[str, Any]:
+    r"""The reference value :math:`f_\mathrm{ref}` of a family member.
+
+    The certificate (:func:`deeprelax.cluster.certify.certify_global_minimum`) is tried on the generating
+    partition; when it holds, :math:`f_\mathrm{ref} = f^*` is the proved global minimum, and no restart may
+    go below it. Otherwise :math:`f_\mathrm{ref}` is the best of ``restarts`` k-means++ restarts
+    (``KMeans(init="k-means++", n_init=1)``, seeds ``seed, seed + 1, ...``; scikit-learn's Lloyd to
+    convergence). Also returned: how many restarts reach :math:`f_\mathrm{ref}(1 + 10^{-3})` and the energy of
+    the generating partition.
+    """
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    X, K = data.X, data.n_clusters
+    cert = certify_global_minimum(data.X, data.labels)
+    with threadpool_limits(limits=1):
+        f = np.array(
+            [
+                KMeans(K, init="k-means++", n_init=1, random_state=seed + r).fit(X).inertia_ / (2 * len(X))
+                for r in range(restarts)
+            ]
+        )
+    f_ref = cert.energy if cert.certified else float(f.min())
+    if cert.certified and f.min() < cert.energy * (1 - 1e-9):
+        raise RuntimeError("a restart went below the certified minimum: the certificate would be wrong")
+    return dict(
+        f_ref=f_ref,
+        certified=bool(cert.certified),
+        restarts=restarts,
+        restarts_at_ref=int(np.sum(f <= f_ref * (1 + 1e-3))),
+        best_restart=float(f.min()),
+        generating_partition_energy=cert.energy,
+    )
+
+
+@dataclass
+class MemberRuns(MethodRuns):
+    """Per-trial outcomes on a family member; ``basin``: Lloyd from the final centres reaches f_ref."""
+
+    basin: list[bool] = field(default_factory=list)
+
+
+def run_member(
+    data: KMeansDataset,
+    f_ref: float,
+    *,
+    batch_size: int,
+    trials: int,
+    seed: int = 0,
+    methods: tuple[str, ...] = FAMILY_METHODS,
+    esgd_params: dict[str, Any] | None = None,
+) -> dict[str, MemberRuns]:
+    """``trials`` interleaved fits of every method (one thread each); energies, times, basin flags.
+
+    "Basin": scikit-learn's Lloyd (``KMeans(init=final centres, n_init=1)``) from the method's final centres
+    reaches :math:`f_\\mathrm{ref}(1 + 10^{-6})`: the run ended in the right basin, however imprecisely.
+    """
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    X, K = data.X, data.n_clusters
+    runs = {m: MemberRuns() for m in methods}
+    with threadpool_limits(limits=1):
+        for t in range(trials):
+            for m in methods:
+                est = make_estimator(m, K, batch_size, seed + t, esgd_params)
+                t0 = time.perf_counter()
+                est.fit(X)
+                dt = time.perf_counter() - t0
+                centers = np.asarray(est.cluster_centers_, dtype=np.float64)
+                runs[m].energies.append(kmeans_energy(X, centers))
+                runs[m].times.append(dt)
+                runs[m].optimal_partition.append(same_partition(assign(X, centers)[0], data.labels))
+                polished = KMeans(K, init=centers, n_init=1).fit(X).inertia_ / (2 * len(X))
+                runs[m].basin.append(bool(polished <= f_ref * (1 + 1e-6)))
+    return runs
+
+
+def summarize_member(
+    runs: dict[str, MemberRuns], f_ref: float, rtol: float = 1e-3, time_reference: str = MBKM_PP
+) -> dict[str, Any]:
+    """Per method: % at :math:`f_\\mathrm{ref}(1+\\mathrm{rtol})`, % in the basin, ms per fit; and
+    ``time_ratio`` = ESGD's mean wall time / ``time_reference``'s (MiniBatchKMeans with ESGD's init)."""
+    out: dict[str, Any] = {}
+    for m, r in runs.items():
+        e = np.asarray(r.energies)
+        out[m] = dict(
+            pct_at_ref=float(100 * np.mean(e <= f_ref * (1 + rtol))),
+            pct_basin=float(100 * np.mean(r.basin)),
+            pct_below_ref=float(100 * np.mean(e < f_ref * (1 - 1e-9))),
+            ms=float(1e3 * np.mean(r.times)),
+            median_excess=float(np.median(e / f_ref - 1)),
+        )
+    if "ESGD" in out and time_reference in out:
+        out["time_ratio"] = out["ESGD"]["ms"] / out[time_reference]["ms"]
+    return out
+
+
+def family_goal_status(member: Any, summary: dict[str, Any]) -> tuple[str, str]:
+    """``(rate verdict, time verdict)`` against the issue's goals.
+
+    Equal sizes: ESGD >= 95 % where k-means++ >= 90 % ("n/a" where k-means++ < 90 %); unequal sizes: ESGD
+    >= 90 %; time: ESGD / MiniBatchKMeans <= 1.5.
+    """
+    esgd = summary["ESGD"]["pct_at_ref"]
+    if member.equal_sizes:
+        rate = "n/a" if summary["k-means++"]["pct_at_ref"] < 90 else ("met" if esgd >= 95 else "MISSED")
+    else:
+        rate = "met" if esgd >= 90 else "MISSED"
+    ratio = summary.get("time_ratio")
+    return rate, ("met" if ratio is not None and ratio <= 1.5 else "MISSED")
+
+
+def family_table(records: list[dict[str, Any]]) -> str:
+    """The held-out report as GitHub markdown, one row per member."""
+    lines = [
+        "| member | sizes | cert. | B | EM | mb-EM | k-means++ | MBKM(k-means++) | ESGD | ESGD basin "
+        "| ESGD / MBKM time | goal (rate, time) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        s = r["summary"]
+        lines.append(
+            f"| {r['name']} | {'equal' if r['equal_sizes'] else 'unequal'} | "
+            f"{'yes' if r['reference']['certified'] else 'no'} | {r['batch_size']} | "
+            f"{s['EM']['pct_at_ref']:.0f} | {s['mb-EM']['pct_at_ref']:.0f} | "
+            f"{s['k-means++']['pct_at_ref']:.0f} | "
+            f"{s[MBKM_PP]['pct_at_ref'] if MBKM_PP in s else float('nan'):.0f} | "
+            f"{s['ESGD']['pct_at_ref']:.0f} | "
+            f"{s['ESGD']['pct_basin']:.0f} | {s.get('time_ratio', float('nan')):.2f} | "
+            f"{r['goal_rate']}, {r['goal_time']} |"
+        )
+    return "\n".join(lines)
+
+
+def run_family(
+    members: list[Any],
+    *,
+    trials: int = 20,
+    restarts: int = 100,
+    seed: int = 0,
+    esgd_params: dict[str, Any] | None = None,
+    methods: tuple[str, ...] = FAMILY_METHODS,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Reference, trials and summary of every member (compute only; :func:`family_table` formats)."""
+    records = []
+    for mem in members:
+        t0 = time.perf_counter()
+        data = mem.make()
+        ref = family_reference(data, restarts=restarts)
+        runs = run_member(
+            data,
+            ref["f_ref"],
+            batch_size=mem.batch_size,
+            trials=trials,
+            seed=seed,
+            methods=methods,
+            esgd_params=esgd_params,
+        )
+        summary = summarize_member(runs, ref["f_ref"])
+        rec = dict(
+            name=mem.name,
+            split=mem.split,
+            kwargs=mem.kwargs,
+            batch_size=mem.batch_size,
+            equal_sizes=mem.equal_sizes,
+            sizes=data.params["sizes"],
+            reference=ref,
+            summary=summary,
+            trials=trials,
+            raw={m: dict(energies=r.energies, times=r.times, basin=r.basin) for m, r in runs.items()},
+            seconds=time.perf_counter() - t0,
+        )
+        if "ESGD" in summary and "k-means++" in summary:
+            rec["goal_rate"], rec["goal_time"] = family_goal_status(mem, summary)
+        records.append(rec)
+        if progress:
+            e = summary.get("ESGD", {})
+            print(
+                f"{mem.name} [{mem.split}] ref={'cert' if ref['certified'] else 'best'} "
+                + " ".join(f"{m}={summary[m]['pct_at_ref']:.0f}%" for m in methods)
+                + f" ESGD-basin={e.get('pct_basin', float('nan')):.0f}%"
+                + f" ratio={summary.get('time_ratio', float('nan')):.2f}"
+                + f" ({rec['seconds']:.0f}s)",
+                flush=True,
+            )
+    return records
+
+
+def family_figure(records: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """Rates at f_ref per member and method (bars) and ESGD / MiniBatchKMeans time (markers, right axis)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = [m for m in FAMILY_METHODS if m in records[0]["summary"]]
+    n = len(records)
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.75 * n + 3), 4.8))
+    width = 0.8 / len(methods)
+    for j, m in enumerate(methods):
+        rates = [r["summary"][m]["pct_at_ref"] for r in records]
+        ax.bar(np.arange(n) + (j - (len(methods) - 1) / 2) * width, rates, width, label=m)
+    ax.set_ylabel("% of trials at f_ref (rtol 1e-3)")
+    ax.set_ylim(0, 105)
+    ax.set_xticks(np.arange(n))
+    ax.set_xticklabels(
+        [f"{r['name'].split('-')[0]}\n{'eq' if r['equal_sizes'] else 'uneq'}" for r in records], fontsize=8
+    )
+    ax2 = ax.twinx()
+    ax2.plot(np.arange(n), [r["summary"].get("time_ratio", np.nan) for r in records], "k*", ms=9)
+    ax2.axhline(1.5, color="k", ls=":", lw=1)
+    ax2.set_ylabel("ESGD / MiniBatchKMeans wall time (stars; dotted: 1.5)")
+    ax2.set_ylim(0, max(3.0, 1.1 * max(r["summary"].get("time_ratio", 0) for r in records)))
+    ax.legend(loc="lower left", fontsize=8, ncol=len(methods))
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

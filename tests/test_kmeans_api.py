@@ -1,0 +1,222 @@
+"""ESGDKMeans round 2: invariances, units, sample weights, partial_fit, the stopping rule, the schedule."""
+
+import numpy as np
+import pytest
+
+from deeprelax.cluster import ESGDKMeans, Schedule, default_schedule, kmeans_energy
+from deeprelax.cluster.certify import certify_global_minimum
+from deeprelax.cluster.datasets import make_separated_blobs
+from deeprelax.cluster.stochastic_backward_euler import _Sampler
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    data = make_separated_blobs(n_samples=800, n_clusters=8, separation=26.0, random_state=1)
+    cert = certify_global_minimum(data.X, data.labels)
+    assert cert.certified
+    return data, cert
+
+
+@pytest.fixture(scope="module")
+def reference_fit(blobs):
+    data, _ = blobs
+    return ESGDKMeans(8, batch_size=100, random_state=3).fit(data.X)
+
+
+_Q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((2, 2)))
+
+
+@pytest.mark.parametrize(
+    "name, forward, backward",
+    [
+        ("scale by 1000", lambda Z: 1000.0 * Z, lambda C: C / 1000.0),
+        ("scale by 1e-150", lambda Z: 1e-150 * Z, lambda C: C / 1e-150),
+        ("scale by 1e150", lambda Z: 1e150 * Z, lambda C: C / 1e150),
+        ("translate by 1e6", lambda Z: Z + [1e6, -3e5], lambda C: C - [1e6, -3e5]),
+        ("rotate", lambda Z: Z @ _Q.T, lambda C: C @ _Q),
+        ("rotate, scale, translate", lambda Z: 7.0 * Z @ _Q.T + 50.0, lambda C: ((C - 50.0) / 7.0) @ _Q),
+    ],
+)
+def test_fit_is_invariant_under_similarity_transforms(blobs, reference_fit, name, forward, backward):
+    """Same seed, transformed data: the same partition and the transformed centres, to round-off."""
+    data, _ = blobs
+    a = reference_fit
+    b = ESGDKMeans(8, batch_size=100, random_state=3).fit(forward(data.X))
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    assert a.n_iter_ == b.n_iter_
+    np.testing.assert_allclose(backward(b.cluster_centers_), a.cluster_centers_, rtol=0, atol=1e-8)
+    np.testing.assert_array_equal(b.predict(forward(data.X)), a.labels_)
+
+
+def test_inertia_scales_with_the_square_of_the_data(blobs, reference_fit):
+    data, _ = blobs
+    b = ESGDKMeans(8, batch_size=100, random_state=3).fit(1e150 * data.X)
+    assert np.isfinite(b.inertia_)
+    assert b.inertia_ == pytest.approx(1e300 * reference_fit.inertia_, rel=1e-10)
+    np.testing.assert_allclose(b.transform(1e150 * data.X[:5]), 1e150 * reference_fit.transform(data.X[:5]))
+
+
+def test_data_whose_inertia_overflows_is_a_clear_error(blobs):
+    """Issue 13: data scaled by 1e154 used to give inertia_ = nan without an error."""
+    data, _ = blobs
+    with pytest.raises(ValueError, match=r"X: the inertia .* overflows float64"):
+        ESGDKMeans(8, batch_size=100, random_state=0).fit(1e154 * data.X)
+    est = ESGDKMeans(8, batch_size=100, random_state=0).fit(1e150 * data.X)
+    np.testing.assert_array_equal(est.predict(1e150 * data.X[:50]), est.labels_[:50])
+    assert np.all(np.isfinite(est.transform(1e154 * data.X[:50])))  # distances ~1e155 are representable
+    with pytest.raises(ValueError, match="X: the inertia overflows float64"):
+        est.score(1e154 * data.X)
+
+
+def test_bad_input_is_a_clear_error():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 2))
+    with pytest.raises(ValueError, match="n_samples=3 should be >= n_clusters=4"):
+        ESGDKMeans(4).fit(X[:3])
+    with pytest.raises(ValueError, match="0 sample"):
+        ESGDKMeans(2).fit(np.empty((0, 2)))
+    Xinf = X.copy()
+    Xinf[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        ESGDKMeans(2).fit(Xinf)
+    with pytest.raises(ValueError, match="sample_weight"):
+        ESGDKMeans(2).fit(X, sample_weight=-np.ones(20))
+    with pytest.raises(ValueError, match="sample_weight: only 1 samples have a positive weight"):
+        ESGDKMeans(2).fit(X, sample_weight=np.eye(20)[0])
+
+
+def test_sample_weight_equals_repetition_full_batch():
+    """Full batch, same initial centres: integer weights give exactly the repeated-rows iteration."""
+    rng = np.random.default_rng(1)
+    X = np.concatenate([m + rng.standard_normal((15, 2)) for m in ([0, 0], [8, 0], [0, 8])])
+    w = rng.integers(0, 4, size=len(X)).astype(float)
+    init = np.array([[1.0, 1.0], [7.0, 1.0], [1.0, 6.0]])
+    kw = dict(init=init, batch_size=None, max_iter=40, n_explore=20, max_no_improvement=None, random_state=0)
+    a = ESGDKMeans(3, **kw).fit(X, sample_weight=w)
+    b = ESGDKMeans(3, **kw).fit(np.repeat(X, w.astype(int), axis=0))
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=0, atol=1e-9)
+    assert a.inertia_ == pytest.approx(b.inertia_, rel=1e-9)
+    assert a.energy_ == pytest.approx(a.inertia_ / (2 * w.sum()))
+
+
+def test_sample_weight_mini_batch_samples_by_weight(blobs):
+    """Weight 0 on two blobs: those points never enter a mini-batch, so no centre is spent on them."""
+    data, _ = blobs
+    keep = data.labels < 6
+    w = keep.astype(float)
+    est = ESGDKMeans(6, init="k-means++", batch_size=100, random_state=0).fit(data.X, sample_weight=w)
+    cert = certify_global_minimum(data.X[keep], data.labels[keep])
+    far = np.min(np.linalg.norm(data.X[~keep][:, None] - est.cluster_centers_[None], axis=2), axis=1)
+    assert far.min() > 5.0  # no centre near the weight-0 blobs
+    idx = _Sampler(len(w), w)(np.random.default_rng(0), 100_000)
+    assert keep[idx].all()  # the weighted sampler never draws a weight-0 row
+    frac = np.bincount(idx, minlength=len(w))[keep].astype(float) / 100_000
+    assert np.abs(frac - 1 / keep.sum()).max() < 5 * np.sqrt(1 / keep.sum() / 100_000)
+    assert cert.certified
+    assert kmeans_energy(data.X[keep], est.cluster_centers_) <= cert.energy * (1 + 3e-3)
+    # uniform weights are the unweighted problem, bit for bit
+    a = ESGDKMeans(8, batch_size=100, random_state=0).fit(data.X)
+    b = ESGDKMeans(8, batch_size=100, random_state=0).fit(data.X, sample_weight=np.full(len(data.X), 2.5))
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    assert b.inertia_ == pytest.approx(2.5 * a.inertia_)
+
+
+def test_partial_fit_streams_to_the_certified_minimum(blobs):
+    data, cert = blobs
+    rng = np.random.default_rng(0)
+    est = ESGDKMeans(8, init="k-means++", batch_size=100, random_state=0)
+    for _ in range(120):
+        est.partial_fit(data.X[rng.choice(len(data.X), 200, replace=False)])
+    assert est.n_iter_ == 120 and est.n_steps_ == 120 * est.n_inner
+    # no polish step in streaming: the centres carry mini-batch noise; the partition is the optimal one
+    assert kmeans_energy(data.X, est.cluster_centers_) <= cert.energy * (1 + 2e-2)
+    same = np.unique(np.stack([est.predict(data.X), data.labels]), axis=1).shape[1] == 8
+    assert same
+    assert est.labels_.shape == (200,)
+    with pytest.raises(ValueError, match="features"):
+        est.partial_fit(np.zeros((10, 3)))
+
+
+def test_partial_fit_first_chunk_needs_n_clusters_rows():
+    with pytest.raises(ValueError, match="n_samples=3 should be >= n_clusters=5"):
+        ESGDKMeans(5).partial_fit(np.zeros((3, 2)))
+
+
+def test_stopping_rule_ends_the_settling_phase_early(blobs):
+    data, _ = blobs
+    est = ESGDKMeans(8, batch_size=100, random_state=0).fit(data.X)
+    sched = est.schedule_
+    W = est.max_no_improvement
+    assert sched.n_explore + W < est.n_iter_ < sched.max_iter
+    path = est.energy_path_
+    assert len(path) == est.n_iter_ - sched.n_explore
+    # the rule as documented: the best of the last W values is not better than the best before them by
+    # more than the spread (standard deviation) of those W values
+    assert path[-W:].min() > path[:-W].min() - path[-W:].std()
+    full = ESGDKMeans(8, batch_size=100, max_no_improvement=None, random_state=0).fit(data.X)
+    assert full.n_iter_ == sched.max_iter
+
+
+def test_schedule_is_geometric_and_never_overflows():
+    s = default_schedule(8)
+    assert s.gamma(1) == pytest.approx(1.0 * 8)
+    assert s.gamma(s.n_explore + 1) == pytest.approx(0.35 * 8)
+    assert s.gamma(10**9) == pytest.approx(0.35 * 8)
+    assert s.step_size * (1 + s.scoping) ** (-s.n_explore) == pytest.approx(s.final_step_size)
+    ratios = [s.gamma(k + 1) / s.gamma(k) for k in range(1, s.n_explore + 1)]
+    np.testing.assert_allclose(ratios, 1 / (1 + s.scoping))
+    flat = Schedule(3.0, 3.0, 0, 5, 0.9, 10)
+    assert flat.scoping == 0.0 and flat.gamma(1) == flat.gamma(7) == 3.0
+
+
+def test_verbose_reports_progress_and_the_stop(blobs, capsys):
+    data, _ = blobs
+    est = ESGDKMeans(8, batch_size=100, verbose=1, random_state=0).fit(data.X)
+    out = capsys.readouterr().out
+    assert f"ESGDKMeans step 1: gamma={est.schedule_.gamma(1):.4g}" in out
+    assert f"stopped after {est.n_iter_} outer steps" in out
+
+
+def test_n_init_keeps_the_best_run(blobs, monkeypatch):
+    """Every run's final centres are recorded; the fitted model is the one with the lowest energy."""
+    data, _ = blobs
+    energies = []
+    original = ESGDKMeans._run_once
+
+    def recording(self, X_aug, *args, **kwargs):
+        out = original(self, X_aug, *args, **kwargs)
+        energies.append(kmeans_energy(X_aug[:, :-1], out[0]))
+        return out
+
+    monkeypatch.setattr(ESGDKMeans, "_run_once", recording)
+    est = ESGDKMeans(8, n_init=6, batch_size=50, n_explore=3, max_iter=6, n_polish=0, random_state=5)
+    est.fit(data.X)
+    assert len(energies) == 6 and len(set(np.round(energies, 9))) > 1  # the runs differ
+    assert est.energy_ == pytest.approx(min(energies) * est._scale**2, rel=1e-9)
+
+
+def test_tuning_knobs_are_off_by_default_and_do_what_they_say(monkeypatch):
+    """The experimental rules of bench/kmeans_tune.py: mass cap and spread-scaled steps (off by default)."""
+    from deeprelax.cluster import stochastic_backward_euler as sbe
+
+    assert sbe.MASS_START is None and sbe.MASS_END is None and sbe.SPREAD_STEPS is False
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0.0, 1.0, (900, 1)), rng.normal(10.0, 1.0, (100, 1))])
+    init = np.array([[0.0], [10.0]])
+    kw = dict(init=init, batch_size=None, n_explore=5, max_iter=8, random_state=0)
+    assert ESGDKMeans(2, **kw).fit(X).schedule_.step_size == pytest.approx(2.0)  # START_RATIO * K
+    monkeypatch.setattr(sbe, "MASS_START", 1.0)
+    monkeypatch.setattr(sbe, "MASS_END", 0.5)
+    sched = ESGDKMeans(2, **kw).fit(X).schedule_
+    assert sched.step_size == pytest.approx(1.0 / 0.9, rel=1e-9)  # gamma_0 <= 1 / p_max, p_max = 0.9
+    assert sched.final_step_size == pytest.approx(min(0.35 * 2, 0.5 / 0.9), rel=1e-9)
+    # spread-scaled iteration: y_i = x_i - tau_i (y_i - c_i), tau_i = (gamma/K) s_i^2 / mean s^2
+    B = np.hstack([X, np.ones((len(X), 1))])
+    y = x = np.array([[0.5], [9.0]])
+    y_new, counts = sbe._spread_iteration(B, y, x, 0.8)
+    lab = (np.abs(X[:, 0] - 9.0) < np.abs(X[:, 0] - 0.5)).astype(int)
+    sq = (X[:, 0] - y[lab, 0]) ** 2
+    for i in range(2):
+        tau = 0.8 * sq[lab == i].mean() / sq.mean()
+        assert y_new[i, 0] == pytest.approx(x[i, 0] - tau * (y[i, 0] - X[lab == i, 0].mean()), rel=1e-10)
+        assert counts[i] == np.sum(lab == i)
