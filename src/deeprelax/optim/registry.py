@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from deeprelax.optim._validation import check_bool, check_nonneg, check_unit_interval
 from deeprelax.optim.elastic_sgd import ElasticSGD
 from deeprelax.optim.entropy_sgd import EntropySGD
 from deeprelax.optim.heat import Heat
@@ -24,7 +25,15 @@ from deeprelax.optim.parle import Parle
 
 def _sgd(params: Iterable[Any], lr: float = 0.1, momentum: float = 0.9, nesterov: bool = True,
          weight_decay: float = 0.0, dampening: float = 0.0) -> torch.optim.Optimizer:
-    """Plain SGD with (by default) Nesterov momentum 0.9, the paper's baseline: ``torch.optim.SGD``."""
+    """Plain SGD with (by default) Nesterov momentum 0.9, the paper's baseline: ``torch.optim.SGD``.
+
+    The hyperparameters are checked as ours are (``weight_decay=True`` is a ``ValueError`` here, where torch
+    would fail at the first step)."""
+    check_nonneg("lr", lr, tensor_ok=True)
+    check_unit_interval("momentum", momentum)
+    check_unit_interval("dampening", dampening)
+    check_nonneg("weight_decay", weight_decay)
+    check_bool("nesterov", nesterov)
     return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov,
                            weight_decay=weight_decay, dampening=dampening)
 
