@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deeprelax.experiments.train import TrainConfig
 
 from deeprelax.cli._common import (
     add_data_arguments,
@@ -58,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
 
 
-def build_config(args: argparse.Namespace):
+def build_config(args: argparse.Namespace) -> TrainConfig:
     from deeprelax.experiments.train import TrainConfig, parse_lr_schedule
 
     base: dict = {}

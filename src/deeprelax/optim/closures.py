@@ -57,7 +57,7 @@ import contextlib
 import itertools
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import Tensor, nn
@@ -74,7 +74,8 @@ def _to_device(batch: Any, device: torch.device, non_blocking: bool) -> Any:
     if isinstance(batch, Tensor):
         return batch.to(device, non_blocking=non_blocking)
     if isinstance(batch, Mapping):
-        return type(batch)({k: _to_device(v, device, non_blocking) for k, v in batch.items()})
+        moved = {k: _to_device(v, device, non_blocking) for k, v in batch.items()}
+        return type(batch)(moved)  # type: ignore[call-arg]
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
         return type(batch)(*(_to_device(v, device, non_blocking) for v in batch))
     if isinstance(batch, (list, tuple)):
@@ -320,7 +321,8 @@ class MinibatchClosure:
 
     def step(self) -> Any:
         """One optimizer step with this closure: ``optimizer.step(self)``; returns the anchor loss."""
-        return self.optimizer.step(self)
+        # torch types closures as returning float; ours returns the loss tensor, as LBFGS closures do
+        return self.optimizer.step(cast(Callable[[], float], self))
 
 
 def minibatch_closure(model: nn.Module, loss_fn: LossFn | None, batches: Iterable[Any],
