@@ -18,7 +18,8 @@ hand-written closure gets wrong:
   ``autocast`` (a dtype such as ``torch.bfloat16``) runs the forward pass under :class:`torch.autocast`;
   ``scaler`` (a :class:`torch.amp.GradScaler`) backpropagates the scaled loss — the optimizer must then
   unscale each call's gradients itself (the clip threshold is scaled with it); ``forward`` replaces the
-  default ``loss_fn(model(inputs), targets)`` for batches of another shape.
+  default ``loss_fn(model(inputs), targets)`` for batches of another shape, ``backward`` replaces
+  ``loss.backward()`` (Lightning's ``manual_backward``, for instance).
 * **BatchNorm policy** (``bn``): with ``"anchor"`` (the default) the model's buffers — BatchNorm running
   means/variances and batch counters — are restored after every *inner* call, so the running statistics are
   updated once per outer step, at the anchor, on the weights that the step starts from. With ``"every"``
@@ -113,8 +114,10 @@ class MinibatchClosure:
                  optimizer: torch.optim.Optimizer, *, device: torch.device | str | None = None,
                  clip_grad_norm: float | None = None, autocast: torch.dtype | None = None,
                  scaler: torch.amp.GradScaler | None = None, bn: BNPolicy = "anchor",
-                 forward: ForwardFn | None = None, epoch_length: int | None = None,
-                 non_blocking: bool = False) -> None:
+                 forward: ForwardFn | None = None, backward: Callable[[Tensor], Any] | None = None,
+                 epoch_length: int | None = None, non_blocking: bool = False) -> None:
+        if backward is not None and scaler is not None:
+            raise ValueError("give scaler or backward, not both (a custom backward scales the loss itself)")
         if loss_fn is None and forward is None:
             raise ValueError("give loss_fn (called as loss_fn(model(inputs), targets)) or "
                              "forward(model, batch)")
@@ -146,6 +149,7 @@ class MinibatchClosure:
         self.scaler = scaler
         self.bn: BNPolicy = bn
         self.forward = forward
+        self.backward = backward
         self.non_blocking = non_blocking
         self._epoch_length = epoch_length
         self._one_shot = iter(batches) is batches if isinstance(batches, Iterator) else False
@@ -297,7 +301,12 @@ class MinibatchClosure:
             if not isinstance(loss, Tensor) or loss.dim() != 0:
                 raise TypeError(f"the loss must be a scalar tensor, got {type(loss).__name__}"
                                 + (f" of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else ""))
-            (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+            if self.backward is not None:
+                self.backward(loss)
+            elif self.scaler is not None:
+                self.scaler.scale(loss).backward()
+            else:
+                loss.backward()
         if self.clip_grad_norm is not None:
             params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
             max_norm = self.clip_grad_norm
@@ -329,8 +338,8 @@ def minibatch_closure(model: nn.Module, loss_fn: LossFn | None, batches: Iterabl
                       optimizer: torch.optim.Optimizer, *, device: torch.device | str | None = None,
                       clip_grad_norm: float | None = None, autocast: torch.dtype | None = None,
                       scaler: torch.amp.GradScaler | None = None, bn: BNPolicy = "anchor",
-                      forward: ForwardFn | None = None, epoch_length: int | None = None,
-                      non_blocking: bool = False) -> MinibatchClosure:
+                      forward: ForwardFn | None = None, backward: Callable[[Tensor], Any] | None = None,
+                      epoch_length: int | None = None, non_blocking: bool = False) -> MinibatchClosure:
     """The closure for ``optimizer.step(closure)`` that draws each call's minibatch from ``batches``.
 
     Args:
@@ -345,6 +354,7 @@ def minibatch_closure(model: nn.Module, loss_fn: LossFn | None, batches: Iterabl
         scaler: backpropagate ``scaler.scale(loss)`` (fp16 loss scaling; the optimizer unscales).
         bn: ``"anchor"`` (running statistics updated at the anchor call only) or ``"every"``.
         forward: ``forward(model, batch) -> loss`` replacing the default for other batch layouts.
+        backward: ``backward(loss)`` replacing ``loss.backward()`` (e.g. Lightning's ``manual_backward``).
         epoch_length: batches per pass, for iterables without ``len``.
         non_blocking: passed to ``Tensor.to`` when moving batches.
 
@@ -352,5 +362,5 @@ def minibatch_closure(model: nn.Module, loss_fn: LossFn | None, batches: Iterabl
         A :class:`MinibatchClosure`: callable, with the counters and ``steps_per_epoch``.
     """
     return MinibatchClosure(model, loss_fn, batches, optimizer, device=device, clip_grad_norm=clip_grad_norm,
-                            autocast=autocast, scaler=scaler, bn=bn, forward=forward,
+                            autocast=autocast, scaler=scaler, bn=bn, forward=forward, backward=backward,
                             epoch_length=epoch_length, non_blocking=non_blocking)
