@@ -27,7 +27,7 @@ def main() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401  (imported once here so that the first lab is not charged for it)
+    import matplotlib.pyplot  # imported once here so that the first lab is not charged for it
 
     from deeprelax.experiments.lab import labs
 

@@ -5,8 +5,8 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import matplotlib  # noqa: E402
-import torch  # noqa: E402
+import matplotlib
+import torch
 
 matplotlib.use("Agg")
 torch.set_num_threads(1)

@@ -3,6 +3,7 @@ is downloaded from the network)."""
 
 import gzip
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,17 @@ from deeprelax.nets.datasets import IDX_PARTS, IdxSpec, load_dataset, load_idx_a
 from deeprelax.nets.download import fetch, sha256_bytes, sha256_file
 from deeprelax.nets.idx import DataFileError, encode_idx, parse_idx, read_idx, write_idx
 
-SHARED_MNIST = Path("/work/shared/data/mnist")
 
+def _shared_mnist() -> Path:
+    """Canonical MNIST: ``$DEEPRELAX_MNIST_DIR``, else ``shared/data/mnist`` in or beside the checkout."""
+    if os.environ.get("DEEPRELAX_MNIST_DIR"):
+        return Path(os.environ["DEEPRELAX_MNIST_DIR"])
+    root = Path(__file__).resolve().parents[1]
+    candidates = [root / "shared" / "data" / "mnist", root.parent / "shared" / "data" / "mnist"]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+SHARED_MNIST = _shared_mnist()
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])

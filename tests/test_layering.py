@@ -12,12 +12,15 @@ SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "deeprelax"
 
 FORBIDDEN = {
     "optim": {"numpy", "scipy", "sklearn", "matplotlib", "deeprelax.pde", "deeprelax.cluster",
-              "deeprelax.nets", "deeprelax.experiments", "deeprelax.cli"},
+              "deeprelax.nets", "deeprelax.experiments", "deeprelax.cli", "deeprelax.integrations"},
     "pde": {"torch", "matplotlib", "sklearn", "deeprelax.optim", "deeprelax.nets", "deeprelax.cluster",
             "deeprelax.experiments", "deeprelax.cli"},
     "cluster": {"torch", "matplotlib", "deeprelax.optim", "deeprelax.nets", "deeprelax.pde",
                 "deeprelax.experiments", "deeprelax.cli"},
-    "nets": {"matplotlib", "deeprelax.experiments", "deeprelax.cli"},
+    "nets": {"matplotlib", "deeprelax.experiments", "deeprelax.cli", "deeprelax.integrations"},
+    # bridges to other frameworks: on top of optim / nets, below the experiments and the command line; the
+    # framework itself is imported lazily (test below)
+    "integrations": {"deeprelax.experiments", "deeprelax.cli"},
 }
 
 
@@ -44,5 +47,12 @@ def test_layer_imports_only_what_it_may(layer):
 def test_numpy_layers_load_without_torch_or_matplotlib():
     code = ("import sys, deeprelax.pde, deeprelax.cluster; "
             "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_integrations_load_without_their_framework():
+    code = ("import sys, deeprelax.integrations.lightning; "
+            "print(sorted(m for m in ('lightning', 'pytorch_lightning') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

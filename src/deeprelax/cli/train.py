@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deeprelax.experiments.train import TrainConfig
 
 from deeprelax.cli._common import (
     HPARAMS,
@@ -82,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "resumes from the last checkpoint (default 0)")
 
 
-def build_config(args: argparse.Namespace):
+def build_config(args: argparse.Namespace) -> TrainConfig:
     from deeprelax.experiments.train import TrainConfig, parse_lr_schedule
 
     base: dict = {}

@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -274,7 +274,7 @@ class TrainResult:
 
 
 def _rng_states(device: torch.device) -> dict[str, Any]:
-    np_state = np.random.get_state()  # noqa: NPY002 (the legacy global RNG is what we save)
+    np_state = cast(tuple, np.random.get_state())  # noqa: NPY002 (the legacy global RNG is what we save)
     states: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(_py, np_state[2:])],
@@ -375,7 +375,8 @@ class Trainer:
         """One optimizer step (L + 1 closure calls); False if any of its losses was NaN or infinite."""
         self._finite = torch.ones((), dtype=torch.bool, device=self.device)
         self._calls_in_step = 0
-        self.optimizer.step(self.closure)
+        # torch types the closure as returning float; ours returns the loss tensor, as LBFGS's do
+        self.optimizer.step(cast(Callable[[], float], self.closure))
         return bool(self._finite)  # one device synchronisation per outer step
 
     def _batch(self) -> tuple[Tensor, Tensor]:

@@ -1,7 +1,10 @@
 """Networks of the reference runs and their data (no torchvision).
 
->>> from deeprelax.nets import create_model
+>>> from deeprelax.nets import create_model, load_dataset
 >>> model = create_model("lenet", dropout=0.25)
+>>> data = load_dataset("mnist-subset")          # bundled: no download; also "mnist", "cifar10", ...
+>>> tuple(data.x_train.shape), tuple(data.x_test.shape)
+((8000, 1, 28, 28), (2000, 1, 28, 28))
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from typing import Any
 from torch import nn
 
 from deeprelax.nets.allcnn import AllCNN
+from deeprelax.nets.datasets import DATASETS, ImageDataset, load_dataset
 from deeprelax.nets.lenet import LeNet
 from deeprelax.nets.mnistfc import MnistFC
 
-__all__ = ["MODELS", "MODEL_INPUT_SHAPES", "AllCNN", "LeNet", "MnistFC", "count_parameters", "create_model",
-           "model_option_names"]
+__all__ = ["DATASETS", "MODELS", "MODEL_INPUT_SHAPES", "AllCNN", "ImageDataset", "LeNet", "MnistFC",
+           "count_parameters", "create_model", "load_dataset", "model_option_names"]
 
 MODELS: dict[str, Callable[..., nn.Module]] = {"mnistfc": MnistFC, "lenet": LeNet, "allcnn": AllCNN}
 MODEL_INPUT_SHAPES: dict[str, tuple[int, int, int]] = {"mnistfc": (1, 28, 28), "lenet": (1, 28, 28),

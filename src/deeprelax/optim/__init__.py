@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from deeprelax.optim._relaxation import DivergenceError, RelaxationOptimizer
+from deeprelax.optim.closures import MinibatchClosure, minibatch_closure
 from deeprelax.optim.elastic_sgd import ElasticSGD
 from deeprelax.optim.entropy_sgd import EntropySGD
 from deeprelax.optim.heat import Heat
@@ -23,8 +24,8 @@ from deeprelax.optim.registry import REGISTRY, OptimizerInfo, get
 from deeprelax.optim.scoping import scoped
 
 __all__ = ["HJ", "OPTIMIZERS", "REGISTRY", "DivergenceError", "ElasticSGD", "EntropySGD", "Heat",
-           "OptimizerInfo", "Parle", "RelaxationOptimizer", "create_optimizer", "get", "inner_steps",
-           "scoped"]
+           "MinibatchClosure", "OptimizerInfo", "Parle", "RelaxationOptimizer", "create_optimizer", "get",
+           "inner_steps", "minibatch_closure", "scoped"]
 
 #: name → factory (the registry's factories; kept for existing callers)
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {k: v.factory for k, v in REGISTRY.items()}
