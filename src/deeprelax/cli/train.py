@@ -23,6 +23,9 @@ from deeprelax.cli._common import (
     seed_int,
 )
 
+if TYPE_CHECKING:
+    from deeprelax.experiments.train import TrainConfig
+
 NAME = "train"
 HELP = "train a network (mnistfc, lenet, allcnn) with SGD, Entropy-SGD, HJ, HEAT, Elastic-SGD or Parle"
 ORDER = 20
@@ -173,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _launch_replicas(cfg, args: argparse.Namespace) -> int:
+def _launch_replicas(cfg: TrainConfig, args: argparse.Namespace) -> int:
     """Write the run's config into OUT and start ``cfg.replicas`` ranks on it via torch.distributed.run."""
     from pathlib import Path
 

@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -166,7 +167,7 @@ def default_schedule(n_clusters: int) -> Schedule:
     )
 
 
-def strong_exploration(n_clusters: int) -> dict[str, float | int]:
+def strong_exploration(n_clusters: int) -> dict[str, Any]:
     r"""The round-1 schedule as ``ESGDKMeans`` keyword arguments: :math:`\gamma_k = 2.5K \cdot 1.02^{-(k-1)}`
     for ``k = 1 .. 100`` (:math:`2.5K \to 0.35K` in :math:`T = 99` steps), ``L = 5``, :math:`\alpha = 0.9`;
     then, unlike round 1, the settling phase with patience 10 and the polish step.

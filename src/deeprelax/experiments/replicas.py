@@ -121,7 +121,7 @@ class ReplicaTrainer(Trainer):
         if self.writes_files and states is not None:
             bundle = {"replicas": {r: s for r, s in enumerate(states)}, "world_size": self.world,
                       "config": self.config.to_dict(), "epoch": self.epoch}
-            path = self.out / CHECKPOINT
+            path = self._dir / CHECKPOINT
             try:
                 atomic_write_bytes(path, lambda f: torch.save(bundle, f))
             except OSError as exc:
@@ -138,7 +138,7 @@ class ReplicaTrainer(Trainer):
         path = self.run_dir / CHECKPOINT
         try:
             bundle = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any parse failure of the file means "corrupt"
+        except Exception as exc:
             raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__}); it was left "
                                   f"untouched") from exc
         if not isinstance(bundle, dict) or "replicas" not in bundle:

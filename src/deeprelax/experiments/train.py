@@ -357,6 +357,13 @@ class Trainer:
         self._calls_in_step = 0
         self.reset_epoch_stats()
 
+    @property
+    def _dir(self) -> Path:
+        """The output folder of a trainer that writes files."""
+        if self.out is None:
+            raise RuntimeError("this trainer has no output folder")
+        return self.out
+
     # -- set-up -------------------------------------------------------------------------------------------
     def _seed_everything(self, seed: int) -> None:
         random.seed(seed)
@@ -492,7 +499,7 @@ class Trainer:
         if not self.writes_files:
             return
         state = self.state_dict()
-        path = self.out / CHECKPOINT
+        path = self._dir / CHECKPOINT
         try:
             atomic_write_bytes(path, lambda f: torch.save(state, f))
         except OSError as exc:
@@ -521,7 +528,7 @@ class Trainer:
                     f"loaded") from exc
             raise CheckpointError(f"{path} is truncated or corrupt ({_first_line(exc)}); "
                                   f"{_UNTOUCHED}") from exc
-        except Exception as exc:  # noqa: BLE001 - any parse failure of the file means "corrupt"
+        except Exception as exc:
             raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__}: "
                                   f"{_first_line(exc) or 'end of file'}); {_UNTOUCHED}") from exc
         if not isinstance(state, dict):
@@ -535,22 +542,22 @@ class Trainer:
         """``log.jsonl`` and ``log.csv``, both rewritten atomically from the history."""
         if not self.writes_files:
             return
-        atomic_write_text(self.out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
+        atomic_write_text(self._dir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
         if self.history:
             buf = io.StringIO(newline="")
             w = csv.DictWriter(buf, fieldnames=list(self.history[0]))
             w.writeheader()
             w.writerows(self.history)
-            atomic_write_text(self.out / "log.csv", buf.getvalue())
+            atomic_write_text(self._dir / "log.csv", buf.getvalue())
 
     def _write_config(self) -> None:
         if self.writes_files:
-            atomic_write_text(self.out / "config.json", json.dumps(self.config.to_dict(), indent=2) + "\n")
+            atomic_write_text(self._dir / "config.json", json.dumps(self.config.to_dict(), indent=2) + "\n")
 
     def _write_result(self, result: TrainResult) -> None:
         if self.writes_files:
             self.plot()
-            atomic_write_text(self.out / "result.json", json.dumps(result.summary(), indent=2) + "\n")
+            atomic_write_text(self._dir / "result.json", json.dumps(result.summary(), indent=2) + "\n")
 
     def _prepare_out(self, *, resume: bool, overwrite: bool, allow_env_change: bool) -> None:
         """Check what ``out`` holds (under the lock), resume or clear it, write the config."""
@@ -590,7 +597,7 @@ class Trainer:
             raise ValueError("resume and overwrite exclude each other (--resume continues the run in the "
                              "folder, --overwrite deletes it)")
         held = self._lock is not None and self._lock.held
-        lock = (RunLock(self.out, what="training run", report=self._report)
+        lock = (RunLock(self._dir, what="training run", report=self._report)
                 if self.writes_files and not held else contextlib.nullcontext())
         with lock:
             if self.writes_files:
