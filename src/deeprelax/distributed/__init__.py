@@ -155,7 +155,7 @@ def init_from_env(device: str = "cpu", timeout: datetime.timedelta | None = None
     # Keys go under the restart attempt, so a group restarted by torchrun never reads its dead
     # predecessors' addresses (gloo's full-mesh connect would otherwise dial them and fail).
     agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
-    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
+    store: dist.Store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
                           is_master=not agent_store and rank == 0, timeout=timeout)
     attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
     store = dist.PrefixStore(f"deeprelax/attempt-{attempt}", store)

@@ -288,7 +288,7 @@ class RelaxationOptimizer(Optimizer):
         return bool(params) and all(p.device.type != "cpu" for p in params)
 
     @torch.no_grad()
-    def step(self, closure: Closure | None = None, *, grad_scaler: Any = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Closure | None = None, *, grad_scaler: Any = None) -> Any:
         """One outer step: anchor closure → estimator → couplings → outer update.
 
         Returns the loss of the first closure call (at the anchor, before the step).

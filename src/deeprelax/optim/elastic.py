@@ -41,7 +41,7 @@ def elastic_foreach(params: list[Tensor], directions: list[Tensor], references: 
     """Fast path of :func:`elastic_single` (same arithmetic, same order)."""
     if not params:
         return []
-    return torch._foreach_add(directions, torch._foreach_sub(params, references), alpha=rho)
+    return list(torch._foreach_add(directions, torch._foreach_sub(params, references), alpha=rho))
 
 
 class ElasticCoupling:

@@ -67,7 +67,7 @@ def fixed_point_foreach(params: list[Tensor], ps: list[Tensor], *, weight_decay:
         return []
     g = [w.grad if w.grad is not None else torch.zeros_like(w) for w in params]
     if weight_decay != 0:
-        g = torch._foreach_add(g, params, alpha=weight_decay)
+        g = list(torch._foreach_add(g, params, alpha=weight_decay))
     sq = []
     if track:
         sq = [n.to(torch.float64).pow(2) for n in torch._foreach_norm(torch._foreach_sub(g, ps))]

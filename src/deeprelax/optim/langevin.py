@@ -108,10 +108,10 @@ def langevin_foreach(params: list[Tensor], anchors: list[Tensor], means: list[Te
     scale = noise / math.sqrt(inner_lr / 2)
     g = [y.grad if y.grad is not None else torch.zeros_like(y) for y in params]
     if weight_decay != 0:
-        g = torch._foreach_add(g, params, alpha=weight_decay)
+        g = list(torch._foreach_add(g, params, alpha=weight_decay))
     if momentum != 0 and on == "gradient":
         g = momentum_foreach(g, bufs, momentum, 0.0, nesterov)
-    d = torch._foreach_add(g, torch._foreach_sub(params, anchors), alpha=gamma)
+    d = list(torch._foreach_add(g, torch._foreach_sub(params, anchors), alpha=gamma))
     if scale != 0:
         xi = [torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device) for y in params]
         torch._foreach_add_(d, xi, alpha=scale)

@@ -38,7 +38,7 @@ def momentum_foreach(ds: list[Tensor], bufs: list[Tensor | None], momentum: floa
     else:
         for i, d in enumerate(ds):
             _, bufs[i] = momentum_single(d, bufs[i], momentum, dampening, nesterov=False)
-    return torch._foreach_add(ds, bufs, alpha=momentum) if nesterov else list(bufs)  # type: ignore[arg-type]
+    return list(torch._foreach_add(ds, bufs, alpha=momentum)) if nesterov else list(bufs)  # type: ignore[arg-type]
 
 
 def _descend_(x: Tensor, d: Tensor, lr: float | Tensor) -> None:
@@ -67,7 +67,7 @@ def sgd_foreach(params: list[Tensor], directions: list[Tensor], bufs: list[Tenso
     if not params:
         return
     if weight_decay != 0:
-        directions = torch._foreach_add(directions, params, alpha=weight_decay)
+        directions = list(torch._foreach_add(directions, params, alpha=weight_decay))
     if momentum != 0:
         directions = momentum_foreach(directions, bufs, momentum, dampening, nesterov)
     if isinstance(lr, Tensor):

@@ -42,7 +42,7 @@ def _keywords(factory: Callable[..., Any]) -> dict[str, Any]:
     hp = getattr(factory, "hyperparameters", None)
     if isinstance(hp, dict) and hp:
         options = getattr(factory, "_object_options", ())
-        sig = inspect.signature(factory.__init__)  # type: ignore[misc]
+        sig = inspect.signature(factory.__init__)
         extra = {n: p.default for n, p in sig.parameters.items() if n in options}
         return {**hp, **extra}
     sig = inspect.signature(factory)
