@@ -21,6 +21,10 @@ FORBIDDEN = {
     # bridges to other frameworks: on top of optim / nets, below the experiments and the command line; the
     # framework itself is imported lazily (test below)
     "integrations": {"deeprelax.experiments", "deeprelax.cli"},
+    # process-group plumbing only: below the optimizers, knows nothing about them
+    "distributed": {"numpy", "scipy", "sklearn", "matplotlib", "deeprelax.optim", "deeprelax.nets",
+                    "deeprelax.pde", "deeprelax.cluster", "deeprelax.experiments", "deeprelax.cli",
+                    "deeprelax.integrations"},
 }
 
 
