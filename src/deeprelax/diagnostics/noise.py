@@ -15,7 +15,8 @@ that matrix (v ⊥ 𝟏) gives the eigenvector u = Cᵀv / √(Nλ) = Σ_k v_k g
 rank = #{λ_i > λ_max · N · ε}, ε = float32 machine epsilon (the gradients are float32), N the size of the
 Gram matrix; reported as a percentage of the parameter count p. Since rank ≤ N − 1, a measurement on N
 samples can never exceed 100·(N − 1)/p %: on a network with more weights than samples that bound, not
-the network, may set the figure — compare with ``rank_bound_percent``.
+the network, may set the figure — compare with ``rank_bound_percent``. (Eigenvalues below the float64
+round-off of the centring, N·ε₆₄·tr G/N, are set to 0 first, so that identical gradients give rank 0.)
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ def _spectrum_from_gram(G: NDArray[np.float64], p: int, mean_norm2: float, eps: 
     M = J @ G @ J / n
     M = (M + M.T) / 2
     lam, vec = np.linalg.eigh(M)
+    # float64 round-off of the centring, relative to the raw second moment tr G / N: values below it are 0
+    lam[np.abs(lam) <= n * np.finfo(np.float64).eps * max(np.trace(G) / n, 0.0)] = 0.0
     order = np.argsort(lam)[::-1]
     return NoiseSpectrum(lam[order], vec[:, order], n, p, math.sqrt(max(mean_norm2, 0.0)), eps)
 
