@@ -140,7 +140,9 @@ def test_slq_density_approaches_the_smoothed_exact_density():
     res = slq(obj, n_probes=80, m=obj.p, seed=0)
     sigma = 0.3 * (evals.max() - evals.min()) / obj.p
     grid = np.linspace(evals.min() - 6 * sigma, evals.max() + 6 * sigma, 800)
-    exact = np.exp(-0.5 * ((grid[:, None] - evals[None]) / sigma) ** 2).sum(1) / (obj.p * sigma * np.sqrt(2 * np.pi))
+    exact = np.exp(-0.5 * ((grid[:, None] - evals[None]) / sigma) ** 2).sum(1) / (
+        obj.p * sigma * np.sqrt(2 * np.pi)
+    )
     dens = res.density(grid, sigma)
     assert np.trapezoid(dens, grid) == pytest.approx(1.0, abs=1e-3)
     assert np.abs(dens - exact).max() < 0.25 * exact.max()  # 80 probes: statistical error ~ 10 %
@@ -197,7 +199,9 @@ def test_objective_is_eval_mode_with_frozen_batchnorm_and_leaves_the_model_alone
     with torch.no_grad():
         assert l1 == pytest.approx(float(F.cross_entropy(model(x), y)), rel=1e-6)
     # batch size does not change the objective (a mean over all examples)
-    assert Objective(model, F.cross_entropy, make_batches(x, y, batch_size=20)).loss() == pytest.approx(l1, rel=1e-6)
+    assert Objective(model, F.cross_entropy, make_batches(x, y, batch_size=20)).loss() == pytest.approx(
+        l1, rel=1e-6
+    )
     # a seeded subset is reproducible and differs from the first-n subset
     s1 = make_batches(x, y, n=8, seed=1)
     assert torch.equal(s1[0][0], make_batches(x, y, n=8, seed=1)[0][0])

@@ -16,8 +16,9 @@ from deeprelax.diagnostics import (
 
 
 def convnet():
-    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 5, 3), nn.ReLU(), nn.Flatten(),
-                         nn.Linear(5 * 4 * 4, 3))
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 5, 3), nn.ReLU(), nn.Flatten(), nn.Linear(5 * 4 * 4, 3)
+    )
 
 
 def data():
@@ -26,7 +27,8 @@ def data():
 
 
 def rescaled(model, c):
-    """conv1 (weights and bias) × c, conv2 weights × 1/c: the same function (ReLU is positively homogeneous)."""
+    """conv1 (weights and bias) × c, conv2 weights × 1/c: the same function (ReLU is positively
+    homogeneous)."""
     out = convnet()
     out.load_state_dict(model.state_dict())
     with torch.no_grad():
@@ -51,8 +53,11 @@ def test_filter_normalised_slices_are_invariant_under_relu_rescaling(include_1d)
     assert la.max() > 1.1 * la.min()  # the slice is not flat, so the comparison means something
     da2 = filter_normalized_direction(a, seed=4, include_1d=include_1d)
     db2 = filter_normalized_direction(b, seed=4, include_1d=include_1d)
-    assert np.allclose(landscape_2d(a, da, da2, alphas[:3], alphas[2:5]),
-                       landscape_2d(b, db, db2, alphas[:3], alphas[2:5]), rtol=1e-4)
+    assert np.allclose(
+        landscape_2d(a, da, da2, alphas[:3], alphas[2:5]),
+        landscape_2d(b, db, db2, alphas[:3], alphas[2:5]),
+        rtol=1e-4,
+    )
     # without filter normalisation the same Gaussian direction gives a different slice: the test can fail
     g = torch.Generator().manual_seed(3)
     raw = torch.randn(a.p, generator=g) * float(da.norm() / a.p**0.5)

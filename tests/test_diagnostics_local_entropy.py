@@ -66,8 +66,17 @@ def test_monte_carlo_local_entropy_of_a_quadratic(gamma):
 
 def test_langevin_local_entropy_of_a_quadratic():
     beta, gamma = 2.0, 2.0
-    (est,) = local_entropy_langevin(objective(quad, W), [gamma], beta, n_lambda=3, n_steps=400, burn_in=20,
-                                    n_chains=3, step_size=0.03, seed=1)
+    (est,) = local_entropy_langevin(
+        objective(quad, W),
+        [gamma],
+        beta,
+        n_lambda=3,
+        n_steps=400,
+        burn_in=20,
+        n_chains=3,
+        step_size=0.03,
+        seed=1,
+    )
     exact = local_entropy_quadratic(H, gamma, beta, W - A)
     assert est.method == "langevin"
     # error bar + O(step) bias of the unadjusted Langevin step (a few % here)
@@ -83,8 +92,9 @@ def test_both_estimators_match_hopf_cole_on_a_non_convex_1d_function():
     obj = objective(double_well, [w])
     (mc,) = local_entropy_mc(obj, [gamma], beta, n_samples=2000, seed=2)
     assert abs(mc.value - oracle) < 4 * mc.stderr
-    (lv,) = local_entropy_langevin(obj, [gamma], beta, n_lambda=3, n_steps=400, burn_in=20, n_chains=4,
-                                   step_size=0.03, seed=3)
+    (lv,) = local_entropy_langevin(
+        obj, [gamma], beta, n_lambda=3, n_steps=400, burn_in=20, n_chains=4, step_size=0.03, seed=3
+    )
     # the Langevin estimate is noisier (correlated chains): its error bar is ~10–15 % here
     assert lv.stderr < 0.25 * oracle
     assert abs(lv.value - oracle) < 4 * lv.stderr + 0.05 * abs(oracle)
@@ -99,8 +109,9 @@ def test_local_entropy_is_deterministic_given_the_seed():
     assert a == local_entropy_mc(obj, [1.0, 2.0], 2.0, n_samples=50, seed=7)
     assert a != local_entropy_mc(obj, [1.0, 2.0], 2.0, n_samples=50, seed=8)
     kw = dict(n_lambda=2, n_steps=5, burn_in=1, step_size=0.05)
-    assert (local_entropy_langevin(obj, [1.0], 2.0, seed=1, **kw)
-            == local_entropy_langevin(obj, [1.0], 2.0, seed=1, **kw))
+    assert local_entropy_langevin(obj, [1.0], 2.0, seed=1, **kw) == local_entropy_langevin(
+        obj, [1.0], 2.0, seed=1, **kw
+    )
 
 
 def test_local_energy_of_a_quadratic():

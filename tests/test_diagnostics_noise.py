@@ -29,7 +29,7 @@ def explicit_grads(model, x, y):
     rows = []
     for k in range(len(x)):
         model.zero_grad()
-        F.cross_entropy(model(x[k:k + 1]), y[k:k + 1]).backward()
+        F.cross_entropy(model(x[k : k + 1]), y[k : k + 1]).backward()
         rows.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]).clone())
     return torch.stack(rows)
 
@@ -67,8 +67,9 @@ def test_blocked_gram_without_cache_equals_cached():
 def test_rank_of_a_constructed_covariance_of_known_rank():
     gen = torch.Generator().manual_seed(0)
     for r in (1, 4, 9):
-        grads = torch.randn(30, r, generator=gen, dtype=torch.float64) @ torch.randn(r, 200, generator=gen,
-                                                                                      dtype=torch.float64)
+        grads = torch.randn(30, r, generator=gen, dtype=torch.float64) @ torch.randn(
+            r, 200, generator=gen, dtype=torch.float64
+        )
         spec = noise_spectrum_from_grads(grads)
         assert spec.rank == r
         assert spec.rank_percent == pytest.approx(100 * r / 200)

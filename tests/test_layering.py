@@ -1,5 +1,6 @@
-"""The package's layering: optim is pure PyTorch, pde and cluster pure numpy/scipy, and nothing below the
-experiments / command line imports them."""
+"""The package's layering: optim is pure PyTorch, pde and cluster pure numpy/scipy, diagnostics torch +
+numpy/scipy on top of optim/nets/pde (no plotting), and nothing below the experiments / command line imports
+them."""
 
 import ast
 import pathlib
@@ -12,12 +13,14 @@ SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "deeprelax"
 
 FORBIDDEN = {
     "optim": {"numpy", "scipy", "sklearn", "matplotlib", "deeprelax.pde", "deeprelax.cluster",
-              "deeprelax.nets", "deeprelax.experiments", "deeprelax.cli"},
+              "deeprelax.nets", "deeprelax.diagnostics", "deeprelax.experiments", "deeprelax.cli"},
     "pde": {"torch", "matplotlib", "sklearn", "deeprelax.optim", "deeprelax.nets", "deeprelax.cluster",
-            "deeprelax.experiments", "deeprelax.cli"},
+            "deeprelax.diagnostics", "deeprelax.experiments", "deeprelax.cli"},
     "cluster": {"torch", "matplotlib", "deeprelax.optim", "deeprelax.nets", "deeprelax.pde",
-                "deeprelax.experiments", "deeprelax.cli"},
-    "nets": {"matplotlib", "deeprelax.experiments", "deeprelax.cli"},
+                "deeprelax.diagnostics", "deeprelax.experiments", "deeprelax.cli"},
+    "nets": {"matplotlib", "deeprelax.diagnostics", "deeprelax.experiments", "deeprelax.cli"},
+    "diagnostics": {"matplotlib", "sklearn", "tqdm", "deeprelax.cluster", "deeprelax.experiments",
+                    "deeprelax.cli"},
 }
 
 

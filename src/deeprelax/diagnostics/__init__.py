@@ -24,7 +24,12 @@ from deeprelax.diagnostics.curvature import (
     top_eigenpairs,
     top_eigenvalues,
 )
-from deeprelax.diagnostics.landscape import filter_normalized_direction, interpolate, landscape_1d, landscape_2d
+from deeprelax.diagnostics.landscape import (
+    filter_normalized_direction,
+    interpolate,
+    landscape_1d,
+    landscape_2d,
+)
 from deeprelax.diagnostics.local_entropy import (
     Estimate,
     local_energy,
@@ -44,10 +49,31 @@ from deeprelax.diagnostics.noise import (
 from deeprelax.diagnostics.objective import Objective, make_batches
 
 __all__ = [
-    "EigenResult", "Estimate", "NoiseSpectrum", "Objective", "SLQResult", "compare_with_hessian",
-    "filter_normalized_direction", "gradient_gram", "hessian_operator", "hutchinson_trace",
-    "hutchinson_trace_of", "interpolate", "lanczos", "landscape_1d", "landscape_2d", "local_energy",
-    "local_entropy_langevin", "local_entropy_mc", "local_entropy_quadratic", "make_batches",
-    "noise_eigenvectors", "noise_spectrum", "noise_spectrum_from_grads", "numerical_rank", "slq",
-    "top_eigenpairs", "top_eigenvalues",
+    "EigenResult",
+    "Estimate",
+    "NoiseSpectrum",
+    "Objective",
+    "SLQResult",
+    "compare_with_hessian",
+    "filter_normalized_direction",
+    "gradient_gram",
+    "hessian_operator",
+    "hutchinson_trace",
+    "hutchinson_trace_of",
+    "interpolate",
+    "lanczos",
+    "landscape_1d",
+    "landscape_2d",
+    "local_energy",
+    "local_entropy_langevin",
+    "local_entropy_mc",
+    "local_entropy_quadratic",
+    "make_batches",
+    "noise_eigenvectors",
+    "noise_spectrum",
+    "noise_spectrum_from_grads",
+    "numerical_rank",
+    "slq",
+    "top_eigenpairs",
+    "top_eigenvalues",
 ]

@@ -27,12 +27,22 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 
 from deeprelax.diagnostics.objective import Batches, LossFn, Objective
 
-__all__ = ["EigenResult", "SLQResult", "hessian_operator", "hutchinson_trace", "hutchinson_trace_of",
-           "lanczos", "slq", "top_eigenpairs", "top_eigenvalues"]
+__all__ = [
+    "EigenResult",
+    "SLQResult",
+    "hessian_operator",
+    "hutchinson_trace",
+    "hutchinson_trace_of",
+    "lanczos",
+    "slq",
+    "top_eigenpairs",
+    "top_eigenvalues",
+]
 
 
 def hessian_operator(obj: Objective) -> LinearOperator:
     """H = ∇²f(w0) as a float64 ``LinearOperator`` (each ``matvec`` is one HVP)."""
+
     def matvec(v: NDArray[np.float64]) -> NDArray[np.float64]:
         t = torch.as_tensor(np.ascontiguousarray(v).reshape(-1), device=obj.device)
         return obj.hvp(t).double().cpu().numpy()
@@ -57,8 +67,15 @@ def _check_int(name: str, v: object, lo: int) -> int:
     return int(v)
 
 
-def top_eigenpairs(obj: Objective, k: int = 1, *, tol: float = 1e-3, maxiter: int | None = None,
-                   ncv: int | None = None, seed: int = 0) -> EigenResult:
+def top_eigenpairs(
+    obj: Objective,
+    k: int = 1,
+    *,
+    tol: float = 1e-3,
+    maxiter: int | None = None,
+    ncv: int | None = None,
+    seed: int = 0,
+) -> EigenResult:
     """The k algebraically largest eigenpairs of H by ARPACK Lanczos (see the module docstring).
 
     The start vector is drawn from ``numpy.random.default_rng(seed)``, so the result is deterministic.
@@ -80,8 +97,16 @@ def top_eigenpairs(obj: Objective, k: int = 1, *, tol: float = 1e-3, maxiter: in
     return EigenResult(vals, vecs, res, obj.n_hvp - start)
 
 
-def top_eigenvalues(model: torch.nn.Module, loss_fn: LossFn, batches: Batches, k: int = 1, *,
-                    tol: float = 1e-3, maxiter: int | None = None, seed: int = 0) -> NDArray[np.float64]:
+def top_eigenvalues(
+    model: torch.nn.Module,
+    loss_fn: LossFn,
+    batches: Batches,
+    k: int = 1,
+    *,
+    tol: float = 1e-3,
+    maxiter: int | None = None,
+    seed: int = 0,
+) -> NDArray[np.float64]:
     """The k largest eigenvalues (descending) of the Hessian of the mean loss over ``batches`` at the model's
     weights (eval mode, BatchNorm frozen; see :class:`~deeprelax.diagnostics.Objective`)."""
     return top_eigenpairs(Objective(model, loss_fn, batches), k, tol=tol, maxiter=maxiter, seed=seed).values
@@ -98,8 +123,9 @@ def hutchinson_trace_of(obj: Objective, n_samples: int = 100, *, seed: int = 0) 
     return float(vals.mean()), float(vals.std(ddof=1) / np.sqrt(n_samples))
 
 
-def hutchinson_trace(model: torch.nn.Module, loss_fn: LossFn, batches: Batches, n_samples: int = 100, *,
-                     seed: int = 0) -> tuple[float, float]:
+def hutchinson_trace(
+    model: torch.nn.Module, loss_fn: LossFn, batches: Batches, n_samples: int = 100, *, seed: int = 0
+) -> tuple[float, float]:
     """(estimate, standard error) of the trace of the Hessian of the mean loss over ``batches``."""
     return hutchinson_trace_of(Objective(model, loss_fn, batches), n_samples, seed=seed)
 

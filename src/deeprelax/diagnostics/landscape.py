@@ -29,8 +29,9 @@ from deeprelax.diagnostics.objective import Batches, LossFn, Objective
 __all__ = ["filter_normalized_direction", "interpolate", "landscape_1d", "landscape_2d"]
 
 
-def filter_normalized_direction(obj: Objective, *, seed: int = 0, include_1d: bool = False,
-                                w: Tensor | None = None) -> Tensor:
+def filter_normalized_direction(
+    obj: Objective, *, seed: int = 0, include_1d: bool = False, w: Tensor | None = None
+) -> Tensor:
     """A filter-normalised Gaussian direction at ``w`` (see the module docstring), seeded."""
     w = obj._w(w).detach()
     gen = torch.Generator().manual_seed(int(seed))
@@ -56,25 +57,41 @@ def _grid(name: str, values: Sequence[float] | NDArray[np.float64]) -> NDArray[n
     return arr
 
 
-def landscape_1d(obj: Objective, direction: Tensor, alphas: Sequence[float] | NDArray[np.float64], *,
-                 w: Tensor | None = None) -> NDArray[np.float64]:
+def landscape_1d(
+    obj: Objective,
+    direction: Tensor,
+    alphas: Sequence[float] | NDArray[np.float64],
+    *,
+    w: Tensor | None = None,
+) -> NDArray[np.float64]:
     """f(w + α d) for each α."""
     w = obj._w(w).detach()
     a = _grid("alphas", alphas)
     return np.array([obj.loss(w + float(x) * direction) for x in a])
 
 
-def landscape_2d(obj: Objective, d1: Tensor, d2: Tensor, alphas: Sequence[float] | NDArray[np.float64],
-                 betas: Sequence[float] | NDArray[np.float64], *,
-                 w: Tensor | None = None) -> NDArray[np.float64]:
+def landscape_2d(
+    obj: Objective,
+    d1: Tensor,
+    d2: Tensor,
+    alphas: Sequence[float] | NDArray[np.float64],
+    betas: Sequence[float] | NDArray[np.float64],
+    *,
+    w: Tensor | None = None,
+) -> NDArray[np.float64]:
     """f(w + α d₁ + β d₂) on the grid, shape ``(len(betas), len(alphas))`` (rows β, as ``imshow`` wants)."""
     w = obj._w(w).detach()
     a, b = _grid("alphas", alphas), _grid("betas", betas)
     return np.array([[obj.loss(w + float(x) * d1 + float(y) * d2) for x in a] for y in b])
 
 
-def interpolate(model_a: nn.Module, model_b: nn.Module, loss_fn: LossFn, batches: Batches,
-                ts: Sequence[float] | NDArray[np.float64]) -> NDArray[np.float64]:
+def interpolate(
+    model_a: nn.Module,
+    model_b: nn.Module,
+    loss_fn: LossFn,
+    batches: Batches,
+    ts: Sequence[float] | NDArray[np.float64],
+) -> NDArray[np.float64]:
     """f((1 − t) w_a + t w_b) for each t, parameters and floating-point buffers interpolated alike."""
     sa, sb = model_a.state_dict(), model_b.state_dict()
     if sa.keys() != sb.keys() or any(sa[k].shape != sb[k].shape for k in sa):

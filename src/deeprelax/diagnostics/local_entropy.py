@@ -11,7 +11,10 @@ The reported number is Δ_γ(w) = f_γ(w) − f(w): for a quadratic valley f(w +
 
 1. **Monte Carlo over the Gaussian kernel** (:func:`local_entropy_mc`): with Δ_i = f(w + z_i) − f(w),
    z_i ~ N(0, (βγ)⁻¹ I), Δ̂ = −β⁻¹ log( n⁻¹ Σ_i e^{−βΔ_i} ) (log-sum-exp); standard error by the delta method,
-   SE = β⁻¹ · sd(e^{−βΔ}) / (√n · mean(e^{−βΔ})). (Biased upwards by O(1/n), by Jensen.)
+   SE = β⁻¹ · sd(e^{−βΔ}) / (√n · mean(e^{−βΔ})). (Biased upwards by O(1/n), by Jensen.) The estimate
+   also reports the effective sample size ESS = (Σ r_i)² / Σ r_i² of the weights r_i = e^{−βΔ_i}: when a
+   few samples dominate (ESS ≈ 1, a kernel much wider than the valley at this β) the error bar itself is
+   unreliable — lower β or raise γ.
 2. **Langevin thermodynamic integration** (:func:`local_entropy_langevin`): for λ ∈ [0, 1] let
    ρ_λ(y) ∝ exp(−λβ(f(y) − f(w)) − βγ|y − w|²/2). Then ρ_0 is the kernel, ρ_1 the local Gibbs measure that
    Entropy-SGD's inner loop samples, and d/dλ log Z_λ = −β E_{ρ_λ}[f(y) − f(w)], so
@@ -42,8 +45,13 @@ from torch import Tensor
 
 from deeprelax.diagnostics.objective import Objective
 
-__all__ = ["Estimate", "local_energy", "local_entropy_langevin", "local_entropy_mc",
-           "local_entropy_quadratic"]
+__all__ = [
+    "Estimate",
+    "local_energy",
+    "local_entropy_langevin",
+    "local_entropy_mc",
+    "local_entropy_quadratic",
+]
 
 
 @dataclass
@@ -55,6 +63,7 @@ class Estimate:
     stderr: float
     method: str
     n_samples: int
+    ess: float | None = None  # Monte Carlo: effective sample size (Σr)²/Σr² of the weights r_i = e^{−βΔ_i}
 
     def to_dict(self) -> dict[str, float | str | int]:
         return asdict(self)
@@ -79,8 +88,12 @@ def _check_beta(beta: float) -> float:
     return float(beta)
 
 
-def local_entropy_quadratic(h: Sequence[float] | np.ndarray, gamma: float, beta: float,
-                            offset: Sequence[float] | np.ndarray | None = None) -> float:
+def local_entropy_quadratic(
+    h: Sequence[float] | np.ndarray,
+    gamma: float,
+    beta: float,
+    offset: Sequence[float] | np.ndarray | None = None,
+) -> float:
     """Closed form of Δ_γ(w) for the quadratic f(y) = c + ½ Σ_i h_i (y_i − a_i)² (eigenbasis, h_i > 0) at
     w = a + d (``offset`` d, default 0): Δ_γ = Σ_i [(2β)⁻¹ log(1 + h_i/γ) − ½ h_i² d_i² / (h_i + γ)]."""
     h = np.asarray(h, dtype=np.float64)
@@ -88,8 +101,15 @@ def local_entropy_quadratic(h: Sequence[float] | np.ndarray, gamma: float, beta:
     return float(np.sum(np.log1p(h / gamma) / (2 * beta) - 0.5 * h**2 * d**2 / (h + gamma)))
 
 
-def local_entropy_mc(obj: Objective, gammas: Sequence[float] | float, beta: float = 1.0, *,
-                     n_samples: int = 100, seed: int = 0, w: Tensor | None = None) -> list[Estimate]:
+def local_entropy_mc(
+    obj: Objective,
+    gammas: Sequence[float] | float,
+    beta: float = 1.0,
+    *,
+    n_samples: int = 100,
+    seed: int = 0,
+    w: Tensor | None = None,
+) -> list[Estimate]:
     """Δ_γ(w) = f_γ(w) − f(w) by Monte Carlo over the Gaussian kernel, for each γ (module docstring, 1.)."""
     gammas = _positive_list("gammas", gammas)
     beta = _check_beta(beta)
@@ -109,14 +129,25 @@ def local_entropy_mc(obj: Objective, gammas: Sequence[float] | float, beta: floa
         r = np.exp(e - m)
         value = -(m + math.log(r.mean())) / beta
         se = float(r.std(ddof=1) / (math.sqrt(n_samples) * r.mean()) / beta)
-        out.append(Estimate(gamma, float(value), se, "mc", n_samples))
+        ess = float(r.sum() ** 2 / np.sum(r**2))
+        out.append(Estimate(gamma, float(value), se, "mc", n_samples, ess))
     return out
 
 
-def local_entropy_langevin(obj: Objective, gammas: Sequence[float] | float, beta: float = 1.0, *,
-                           n_lambda: int = 6, n_steps: int = 100, burn_in: int = 20, n_chains: int = 2,
-                           step_size: float | None = None, curvature: float = 0.0, seed: int = 0,
-                           w: Tensor | None = None) -> list[Estimate]:
+def local_entropy_langevin(
+    obj: Objective,
+    gammas: Sequence[float] | float,
+    beta: float = 1.0,
+    *,
+    n_lambda: int = 6,
+    n_steps: int = 100,
+    burn_in: int = 20,
+    n_chains: int = 2,
+    step_size: float | None = None,
+    curvature: float = 0.0,
+    seed: int = 0,
+    w: Tensor | None = None,
+) -> list[Estimate]:
     """Δ_γ(w) by Langevin thermodynamic integration in λ (module docstring, 2.), for each γ.
 
     Args:
@@ -145,8 +176,10 @@ def local_entropy_langevin(obj: Objective, gammas: Sequence[float] | float, beta
     for gamma in gammas:
         eta = step_size if step_size is not None else 0.1 / (gamma + curvature)
         if eta * (gamma + curvature) >= 2:
-            raise ValueError(f"step_size={eta!r} is unstable: step_size·(γ + curvature) = "
-                             f"{eta * (gamma + curvature):.3g} >= 2")
+            raise ValueError(
+                f"step_size={eta!r} is unstable: step_size·(γ + curvature) = "
+                f"{eta * (gamma + curvature):.3g} >= 2"
+            )
         s0 = 1.0 / math.sqrt(beta * gamma)
         noise = math.sqrt(2 * eta / beta)
         means, ses = [], []
@@ -163,8 +196,10 @@ def local_entropy_langevin(obj: Objective, gammas: Sequence[float] | float, beta
                     xi = torch.randn(obj.p, generator=gen, dtype=torch.float64).to(obj.dtype)
                     y = y - eta * (lam * g + gamma * (y - w)) + noise * xi
                     if not math.isfinite(fy):
-                        raise RuntimeError(f"Langevin chain diverged at γ={gamma:g}, λ={lam:.3g} "
-                                           f"(step_size {eta:g}); pass a smaller step_size")
+                        raise RuntimeError(
+                            f"Langevin chain diverged at γ={gamma:g}, λ={lam:.3g} "
+                            f"(step_size {eta:g}); pass a smaller step_size"
+                        )
                 chain_means.append(acc / kept)
             cm = np.array(chain_means)
             means.append(cm.mean())
@@ -187,9 +222,17 @@ def _filter_rms(obj: Objective, w: Tensor) -> Tensor:
     return torch.cat(parts)
 
 
-def local_energy(obj: Objective, sigmas: Sequence[float] | float, *, n_samples: int = 20,
-                 mode: str = "elementwise", seed: int = 0, w: Tensor | None = None) -> list[Estimate]:
-    """δE(σ) = E_z[f(w + σ z ⊙ s)] − f(w) with s = |w| (``"elementwise"``, Pittorino et al.'s w + σ z ⊙ w up to
+def local_energy(
+    obj: Objective,
+    sigmas: Sequence[float] | float,
+    *,
+    n_samples: int = 20,
+    mode: str = "elementwise",
+    seed: int = 0,
+    w: Tensor | None = None,
+) -> list[Estimate]:
+    """δE(σ) = E_z[f(w + σ z ⊙ s)] − f(w) with s = |w| (``"elementwise"``, Pittorino et al.'s w + σ z ⊙ w up
+    to
     the sign of z) or s = the filter RMS (``"filter"``), for each σ; error bar sd/√n."""
     sigmas = _positive_list("sigmas", sigmas)
     n_samples = _check_int("n_samples", n_samples, 2)
@@ -205,6 +248,13 @@ def local_energy(obj: Objective, sigmas: Sequence[float] | float, *, n_samples: 
         for i in range(n_samples):
             z = torch.randn(obj.p, generator=gen, dtype=torch.float64).to(obj.dtype).to(obj.device)
             d[i] = obj.loss(w + sigma * z * scale) - f0
-        out.append(Estimate(sigma, float(d.mean()), float(d.std(ddof=1) / math.sqrt(n_samples)),
-                            f"local-energy-{mode}", n_samples))
+        out.append(
+            Estimate(
+                sigma,
+                float(d.mean()),
+                float(d.std(ddof=1) / math.sqrt(n_samples)),
+                f"local-energy-{mode}",
+                n_samples,
+            )
+        )
     return out

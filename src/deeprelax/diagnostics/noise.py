@@ -33,8 +33,15 @@ from torch import Tensor
 from deeprelax.diagnostics.curvature import EigenResult
 from deeprelax.diagnostics.objective import Objective
 
-__all__ = ["NoiseSpectrum", "compare_with_hessian", "gradient_gram", "noise_eigenvectors", "noise_spectrum",
-           "noise_spectrum_from_grads", "numerical_rank"]
+__all__ = [
+    "NoiseSpectrum",
+    "compare_with_hessian",
+    "gradient_gram",
+    "noise_eigenvectors",
+    "noise_spectrum",
+    "noise_spectrum_from_grads",
+    "numerical_rank",
+]
 
 EPS32 = float(np.finfo(np.float32).eps)
 
@@ -56,10 +63,10 @@ class NoiseSpectrum:
     """Spectrum of D (descending; N values, the trailing ones ≈ 0) and what is derived from it."""
 
     eigenvalues: NDArray[np.float64]
-    gram_vectors: NDArray[np.float64]          # (N, N) eigenvectors of N⁻¹JGJ, columns in the same order
+    gram_vectors: NDArray[np.float64]  # (N, N) eigenvectors of N⁻¹JGJ, columns in the same order
     n: int
     p: int
-    mean_grad_norm: float                      # |ḡ| = |∇f(w)|
+    mean_grad_norm: float  # |ḡ| = |∇f(w)|
     eps: float = EPS32
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -88,16 +95,22 @@ class NoiseSpectrum:
         kept = lam[: self.rank]
         tr = self.trace
         return {
-            "n_samples": self.n, "n_params": self.p, "rank": self.rank, "rank_percent": self.rank_percent,
-            "rank_bound_percent": self.rank_bound_percent, "threshold": self.threshold,
-            "lambda_max": float(lam[0]), "trace": tr,
+            "n_samples": self.n,
+            "n_params": self.p,
+            "rank": self.rank,
+            "rank_percent": self.rank_percent,
+            "rank_bound_percent": self.rank_bound_percent,
+            "threshold": self.threshold,
+            "lambda_max": float(lam[0]),
+            "trace": tr,
             "eig_mean_above_threshold": float(kept.mean()) if kept.size else 0.0,
             "eig_std_above_threshold": float(kept.std()) if kept.size else 0.0,
             "eig_mean_all_p": tr / self.p,
             # λ_max over the isotropic level tr D / p: 1 for isotropic noise
             "anisotropy": float(lam[0] / (tr / self.p)) if tr > 0 else math.inf,
             "effective_rank": float(tr**2 / np.sum(np.clip(lam, 0, None) ** 2)) if tr > 0 else 0.0,
-            "mean_grad_norm": self.mean_grad_norm, **self.extra,
+            "mean_grad_norm": self.mean_grad_norm,
+            **self.extra,
         }
 
 
@@ -124,7 +137,7 @@ def noise_spectrum_from_grads(grads: Tensor | NDArray[np.float64], *, eps: float
 
 
 class _SampleBlocks:
-    """Per-sample gradients of the objective's examples in blocks of ``chunk`` (float64), cached when small."""
+    """Per-sample gradients of the objective's examples in blocks of ``chunk`` (float64), cached if small."""
 
     def __init__(self, obj: Objective, chunk: int, cache_bytes: int, w: Tensor | None) -> None:
         if not isinstance(chunk, int) or chunk < 1:
@@ -132,7 +145,7 @@ class _SampleBlocks:
         x = torch.cat([xb for xb, _ in obj.batches])
         y = torch.cat([yb for _, yb in obj.batches])
         self.obj, self.w = obj, w
-        self.slices = [(x[i:i + chunk], y[i:i + chunk]) for i in range(0, len(x), chunk)]
+        self.slices = [(x[i : i + chunk], y[i : i + chunk]) for i in range(0, len(x), chunk)]
         # the cache keeps float32 copies (the gradients' own precision); products are formed in float64
         self.cache: dict[int, Tensor] | None = {} if obj.n * obj.p * 4 <= cache_bytes else None
 
@@ -149,12 +162,14 @@ class _SampleBlocks:
         return g.double()
 
 
-def gradient_gram(obj: Objective, *, chunk: int = 128, cache_bytes: int = 1 << 30,
-                  w: Tensor | None = None) -> tuple[NDArray[np.float64], Tensor]:
+def gradient_gram(
+    obj: Objective, *, chunk: int = 128, cache_bytes: int = 1 << 30, w: Tensor | None = None
+) -> tuple[NDArray[np.float64], Tensor]:
     """G_{kl} = g_k·g_l over the objective's N examples (float64, N×N) and ḡ (float64, p).
 
     Per-sample gradients are computed block by block; when all N·p of them fit in ``cache_bytes`` (in
-    their own dtype, float32 for the networks) they are kept, otherwise off-diagonal blocks are recomputed (memory one or two blocks).
+    their own dtype, float32 for the networks) they are kept, otherwise off-diagonal blocks are recomputed
+    (memory: one or two blocks).
     """
     blocks = _SampleBlocks(obj, chunk, cache_bytes, w)
     n = obj.n
@@ -167,13 +182,19 @@ def gradient_gram(obj: Objective, *, chunk: int = 128, cache_bytes: int = 1 << 3
         for j in range(i + 1):
             gj = gi if j == i else blocks[j]
             b = (gi @ gj.T).cpu().numpy()
-            G[offs[i]:offs[i + 1], offs[j]:offs[j + 1]] = b
-            G[offs[j]:offs[j + 1], offs[i]:offs[i + 1]] = b.T
+            G[offs[i] : offs[i + 1], offs[j] : offs[j + 1]] = b
+            G[offs[j] : offs[j + 1], offs[i] : offs[i + 1]] = b.T
     return G, mean / n
 
 
-def noise_spectrum(obj: Objective, *, chunk: int = 128, cache_bytes: int = 1 << 30, eps: float = EPS32,
-                   w: Tensor | None = None) -> NoiseSpectrum:
+def noise_spectrum(
+    obj: Objective,
+    *,
+    chunk: int = 128,
+    cache_bytes: int = 1 << 30,
+    eps: float = EPS32,
+    w: Tensor | None = None,
+) -> NoiseSpectrum:
     """The spectrum of D(w) over the objective's examples (all of its batches), its rank and summary."""
     G, mean = gradient_gram(obj, chunk=chunk, cache_bytes=cache_bytes, w=w)
     return _spectrum_from_gram(G, obj.p, float(mean @ mean), eps)
@@ -188,22 +209,33 @@ def _block_pass(obj: Objective, chunk: int, w: Tensor | None):
         off += len(g)
 
 
-def noise_eigenvectors(obj: Objective, spec: NoiseSpectrum, k: int = 1, *, chunk: int = 128,
-                       w: Tensor | None = None) -> Tensor:
+def noise_eigenvectors(
+    obj: Objective, spec: NoiseSpectrum, k: int = 1, *, chunk: int = 128, w: Tensor | None = None
+) -> Tensor:
     """The top-k unit eigenvectors u_j = Σ_k v_{kj} g_k / √(Nλ_j) of D, as a (p, k) float64 tensor."""
     if not 1 <= k <= spec.rank:
         raise ValueError(f"k must be in [1, rank = {spec.rank}], got {k!r}")
     V = torch.as_tensor(spec.gram_vectors[:, :k], device=obj.device)
     U = torch.zeros(obj.p, k, dtype=torch.float64, device=obj.device)
     for off, g in _block_pass(obj, chunk, w):
-        U += g.T @ V[off:off + len(g)]
+        U += g.T @ V[off : off + len(g)]
     lam = torch.as_tensor(spec.eigenvalues[:k].copy(), device=obj.device)
     return U / torch.sqrt(spec.n * lam)
 
 
-def compare_with_hessian(obj: Objective, spec: NoiseSpectrum, hess: EigenResult, *, k: int | None = None,
-                         chunk: int = 128, w: Tensor | None = None) -> dict[str, Any]:
-    """How D and H relate in their top directions (``obj`` must be the objective both were computed on).
+def compare_with_hessian(
+    obj: Objective,
+    spec: NoiseSpectrum,
+    hess: EigenResult,
+    *,
+    k: int | None = None,
+    chunk: int = 128,
+    w: Tensor | None = None,
+    hess_obj: Objective | None = None,
+) -> dict[str, Any]:
+    """How D and H relate in their top directions. ``obj`` is the objective D was computed on; H's products
+    are taken on ``hess_obj`` (default ``obj``; pass the objective ``hess`` came from when it used more
+    examples — both then estimate the same population quantities from different samples).
 
     Returns, for the k top eigenpairs (λ_i(H), q_i) of H and (λ_j(D), u_j) of D:
     ``hessian_eigs``, ``D_along_hessian`` = q_iᵀ D q_i, ``noise_eigs``, ``H_along_noise`` = u_jᵀ H u_j,
@@ -224,9 +256,17 @@ def compare_with_hessian(obj: Objective, spec: NoiseSpectrum, hess: EigenResult,
     n = spec.n
     d_along_h = (s2 / n - (s1 / n) ** 2).cpu().numpy()
     U = noise_eigenvectors(obj, spec, kk, chunk=chunk, w=w)
-    h_along_u = np.array([float(torch.dot(U[:, j], obj.hvp(U[:, j]).double())) for j in range(kk)])
+    hobj = obj if hess_obj is None else hess_obj
+    h_along_u = np.array([float(torch.dot(U[:, j], hobj.hvp(U[:, j], w).double())) for j in range(kk)])
     overlap = float(((U.T @ Q) ** 2).sum() / kk)
-    return {"k": kk, "hessian_eigs": hess.values[:kk].tolist(), "D_along_hessian": d_along_h.tolist(),
-            "ratio_D_over_H": (d_along_h / hess.values[:kk]).tolist(),
-            "noise_eigs": spec.eigenvalues[:kk].tolist(), "H_along_noise": h_along_u.tolist(),
-            "overlap": overlap, "overlap_random": kk / obj.p, "isotropic_level": spec.trace / obj.p}
+    return {
+        "k": kk,
+        "hessian_eigs": hess.values[:kk].tolist(),
+        "D_along_hessian": d_along_h.tolist(),
+        "ratio_D_over_H": (d_along_h / hess.values[:kk]).tolist(),
+        "noise_eigs": spec.eigenvalues[:kk].tolist(),
+        "H_along_noise": h_along_u.tolist(),
+        "overlap": overlap,
+        "overlap_random": kk / obj.p,
+        "isotropic_level": spec.trace / obj.p,
+    }

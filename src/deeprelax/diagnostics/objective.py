@@ -38,8 +38,9 @@ __all__ = ["Batches", "LossFn", "Objective", "make_batches"]
 HVP_METHODS = ("autograd", "func")
 
 
-def make_batches(x: Tensor, y: Tensor, *, batch_size: int = 1000, n: int | None = None,
-                 seed: int | None = None) -> list[tuple[Tensor, Tensor]]:
+def make_batches(
+    x: Tensor, y: Tensor, *, batch_size: int = 1000, n: int | None = None, seed: int | None = None
+) -> list[tuple[Tensor, Tensor]]:
     """Split ``(x, y)`` into batches of ``batch_size``; with ``n``, keep only ``n`` examples: the first ``n``
     when ``seed`` is ``None``, otherwise a subset drawn without replacement by ``torch.randperm`` with a
     generator seeded by ``seed`` (the same seed gives the same subset)."""
@@ -56,7 +57,7 @@ def make_batches(x: Tensor, y: Tensor, *, batch_size: int = 1000, n: int | None 
             idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(int(seed)))[:n]
             idx = idx.sort().values
         x, y = x[idx], y[idx]
-    return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    return [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)]
 
 
 class Objective:
@@ -73,8 +74,9 @@ class Objective:
     modified.
     """
 
-    def __init__(self, model: nn.Module, loss_fn: LossFn, data: Batches, *,
-                 hvp_method: str = "autograd") -> None:
+    def __init__(
+        self, model: nn.Module, loss_fn: LossFn, data: Batches, *, hvp_method: str = "autograd"
+    ) -> None:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if not callable(loss_fn):
@@ -182,8 +184,10 @@ class Objective:
                     (hb,) = torch.autograd.grad(gb, wg, grad_outputs=v)
                     w = w.detach()
                 else:
+
                     def g_of(u: Tensor, xb: Tensor = xb, yb: Tensor = yb) -> Tensor:
                         return grad(lambda z: self._batch_loss(z, xb, yb))(u)
+
                     _, hb = jvp(g_of, (w,), (v,))
                 out += hb.detach() * scale
         self.n_hvp += 1

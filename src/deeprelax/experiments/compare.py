@@ -83,8 +83,9 @@ def _train_one(cfg_dict: dict[str, Any], out: str, threads: int | None) -> dict[
 
 
 def run_compare(configs: dict[str, TrainConfig], out: str | Path, *, jobs: int = 2, threads: int | None = 1,
-                log: Any = print) -> dict[str, Any]:
-    """Train every configuration (``jobs`` processes at a time) and write the table, plot and report."""
+                log: Any = print, diagnose: bool = False) -> dict[str, Any]:
+    """Train every configuration (``jobs`` processes at a time) and write the table, plot and report;
+    ``diagnose`` adds the flatness diagnostics of :func:`deeprelax.experiments.diagnose.diagnose_compare`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for name in configs:
@@ -109,7 +110,12 @@ def run_compare(configs: dict[str, TrainConfig], out: str | Path, *, jobs: int =
     ordered = {n: results[n] for n in ORDER if n in results}
     ordered |= {n: r for n, r in results.items() if n not in ORDER}
     report = write_report(ordered, configs, out, total_wall=total, jobs=jobs)
-    return {"results": ordered, "total_wall_time": total, "report": report}
+    res = {"results": ordered, "total_wall_time": total, "report": report}
+    if diagnose:
+        from deeprelax.experiments.diagnose import diagnose_compare
+
+        res["diagnostics"] = diagnose_compare(out, ordered, configs, log=log)
+    return res
 
 
 def _done_line(name: str, s: dict[str, Any]) -> str:
