@@ -89,7 +89,7 @@ def top_eigenpairs(
     start = obj.n_hvp
     op = hessian_operator(obj)
     if ncv is None:
-        ncv = min(obj.p, max(2 * k + 1, 20))
+        ncv = min(obj.p, max(2 * k + 1, 10))
     vals, vecs = eigsh(op, k=k, which="LA", tol=tol, v0=v0, maxiter=maxiter, ncv=ncv)
     order = np.argsort(vals)[::-1]
     vals, vecs = vals[order], vecs[:, order]

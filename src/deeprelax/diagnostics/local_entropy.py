@@ -186,14 +186,15 @@ def local_entropy_langevin(
         for lam in lams:
             chain_means = []
             for _ in range(n_chains):
-                y = w + s0 * torch.randn(obj.p, generator=gen, dtype=torch.float64).to(obj.dtype)
+                z0 = torch.randn(obj.p, generator=gen, dtype=torch.float64)
+                y = w + s0 * z0.to(obj.dtype).to(obj.device)
                 acc, kept = 0.0, 0
                 for step in range(burn_in + n_steps):
                     fy, g = obj.loss_and_grad(y)
                     if step >= burn_in:
                         acc += fy - f0
                         kept += 1
-                    xi = torch.randn(obj.p, generator=gen, dtype=torch.float64).to(obj.dtype)
+                    xi = torch.randn(obj.p, generator=gen, dtype=torch.float64).to(obj.dtype).to(obj.device)
                     y = y - eta * (lam * g + gamma * (y - w)) + noise * xi
                     if not math.isfinite(fy):
                         raise RuntimeError(

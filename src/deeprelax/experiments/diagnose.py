@@ -38,7 +38,7 @@ class DiagnoseSettings:
     batch_size: int = 500
     k: int = 2  # top Hessian eigenvalues
     tol: float = 1e-3  # ARPACK relative accuracy
-    ncv: int | None = None  # ARPACK Lanczos vectors (default max(2k + 1, 20))
+    ncv: int | None = None  # ARPACK Lanczos vectors (default max(2k + 1, 10))
     trace_samples: int = 20
     slq_probes: int = 2
     slq_steps: int = 30
