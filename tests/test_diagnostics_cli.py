@@ -85,3 +85,16 @@ def test_compare_diagnose_hook(tmp_path, monkeypatch):
     assert "top Hessian eigenvalue" in report and "interpolation.png" in report
     assert json.loads((tmp_path / "diagnostics.json").read_text())["rows"]
     assert build_parser().parse_args(["compare", "--diagnose"]).diagnose
+
+
+def test_what_and_settings_validation():
+    assert dx.parse_what("all") == dx.WHAT
+    assert dx.parse_what("noise,hessian") == ("hessian", "noise")  # canonical order
+    with pytest.raises(ValueError, match="--what"):
+        dx.parse_what("")
+    with pytest.raises(ValueError, match="gammas"):
+        dx.DiagnoseSettings(gammas=(1.0, -2.0))
+    with pytest.raises(ValueError, match="n_noise"):
+        dx.DiagnoseSettings(n_noise=1)
+    with pytest.raises(ValueError, match="beta"):
+        dx.DiagnoseSettings(beta=0.0)

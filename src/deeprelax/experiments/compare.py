@@ -114,7 +114,7 @@ def run_compare(configs: dict[str, TrainConfig], out: str | Path, *, jobs: int =
     if diagnose:
         from deeprelax.experiments.diagnose import diagnose_compare
 
-        res["diagnostics"] = diagnose_compare(out, ordered, configs, log=log)
+        res["diagnostics"] = diagnose_compare(out, ordered, configs, jobs=jobs, threads=threads, log=log)
     return res
 
 

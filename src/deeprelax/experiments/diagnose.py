@@ -548,59 +548,75 @@ def diagnose_run(
     return res, out / MD_NAME
 
 
+def _diagnose_compare_one(run_dir: str, settings: dict[str, Any], threads: int | None) -> dict[str, Any]:
+    """One optimizer of :func:`diagnose_compare` (a top-level function, so that it runs in a subprocess)."""
+    if threads:
+        torch.set_num_threads(threads)
+    s = DiagnoseSettings(**settings)
+    model, _, data, _ = load_run(run_dir)
+    # the hook needs no spectral density and no local energy: make those parts trivial
+    s = replace(s, slq_probes=1, slq_steps=1, sigmas=s.sigmas[:1], energy_samples=2)
+    r = compute(model, data.x_train, data.y_train, what=("hessian", "local-entropy"), settings=s)
+    le = r["local_entropy"][0]
+    return {
+        "loss": r["loss"],
+        "top_eigenvalue": r["top_eigenvalues"][0],
+        "trace": r["trace"],
+        "trace_stderr": r["trace_stderr"],
+        "local_entropy": le["value"],
+        "local_entropy_stderr": le["stderr"],
+        "local_entropy_ess": le["ess"],
+        "gamma": le["param"],
+        "beta": s.beta,
+        "hvps": r["cost"]["hvps"],
+        "wall_time": sum(r["timings"].values()),
+    }
+
+
 def diagnose_compare(
     out: str | Path,
     results: dict[str, Any],
     configs: dict[str, Any],
     *,
     settings: DiagnoseSettings | None = None,
+    jobs: int = 1,
+    threads: int | None = 1,
     log: Any = print,
 ) -> dict[str, Any]:
     """The hook of ``compare --diagnose``: per optimizer the top Hessian eigenvalue, the trace and the local
     entropy at the final weights, and the SGD ↔ Entropy-SGD interpolation; writes ``OUT/diagnostics.json``,
     ``OUT/interpolation.png`` and appends a section to ``OUT/report.md``. Returns the rows and paths.
-    ``settings`` default: :data:`COMPARE_SETTINGS`."""
+    ``settings`` default: :data:`COMPARE_SETTINGS`; ``jobs`` optimizers are diagnosed at a time (separate
+    processes with ``threads`` torch threads each, as the training runs of ``compare``)."""
     settings = settings if settings is not None else COMPARE_SETTINGS
     from deeprelax.experiments.plots import LABELS
     from deeprelax.experiments.train import atomic_write_text
 
     out = Path(out)
     t0 = time.perf_counter()
+    sdict = asdict(settings)
+    if jobs <= 1:
+        found = {name: _diagnose_compare_one(str(out / name), sdict, None) for name in results}
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            futs = {
+                name: pool.submit(_diagnose_compare_one, str(out / name), sdict, threads) for name in results
+            }
+            found = {name: f.result() for name, f in futs.items()}
     rows: dict[str, dict[str, Any]] = {}
+    for name, r in found.items():
+        s = results[name]["summary"]
+        rows[name] = {"optimizer": name, "final_error": s["final_error"], "best_error": s["best_error"], **r}
+        if log:
+            log(f"  diagnosed {name}: λ_max {r['top_eigenvalue']:.3g}, trace {r['trace']:.3g}")
     models: dict[str, nn.Module] = {}
     data = None
-    for name in results:
-        model, cfg, data_i, _ = load_run(out / name)
-        data = data if data is not None else data_i
-        models[name] = model
-        r = compute(
-            model,
-            data.x_train,
-            data.y_train,
-            what=("hessian", "local-entropy"),
-            settings=replace(
-                settings, slq_probes=1, slq_steps=1, sigmas=settings.sigmas[:1], energy_samples=2
-            ),
-        )
-        s = results[name]["summary"]
-        rows[name] = {
-            "optimizer": name,
-            "final_error": s["final_error"],
-            "best_error": s["best_error"],
-            "loss": r["loss"],
-            "top_eigenvalue": r["top_eigenvalues"][0],
-            "trace": r["trace"],
-            "trace_stderr": r["trace_stderr"],
-            "local_entropy": r["local_entropy"][0]["value"],
-            "local_entropy_stderr": r["local_entropy"][0]["stderr"],
-            "gamma": r["local_entropy"][0]["param"],
-            "beta": settings.beta,
-        }
-        if log:
-            log(
-                f"  diagnosed {name}: λ_max {rows[name]['top_eigenvalue']:.3g}, "
-                f"trace {rows[name]['trace']:.3g}"
-            )
+    for name in ("sgd", "entropy-sgd"):
+        if name in results:
+            models[name], _, data, _ = load_run(out / name)
     interp = None
     if "sgd" in models and "entropy-sgd" in models and data is not None:
         ts = np.linspace(-0.25, 1.25, 13)
