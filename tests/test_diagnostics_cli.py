@@ -28,6 +28,7 @@ def test_diagnose_json_and_files(run_dir, capsys, monkeypatch):
     monkeypatch.setattr(dx.DiagnoseSettings, "landscape_points", 3)
     monkeypatch.setattr(dx.DiagnoseSettings, "landscape_grid", 2)
     monkeypatch.setattr(dx.DiagnoseSettings, "ncv", 6)
+    monkeypatch.setattr(dx.DiagnoseSettings, "energy_samples", 2)
     assert main(["diagnose", str(run_dir), "--json", *TINY]) == 0
     res = json.loads(capsys.readouterr().out)
     for key in ("top_eigenvalues", "trace", "local_entropy", "noise_rank_percent"):
