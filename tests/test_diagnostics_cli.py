@@ -73,17 +73,18 @@ def test_compare_diagnose_hook(tmp_path, monkeypatch):
     configs = build_configs(settings, optimizers=["sgd", "entropy-sgd"], budget=5, overrides=tiny)
     monkeypatch.setattr(dx, "COMPARE_SETTINGS", dx.DiagnoseSettings(
         n_examples=32, batch_size=32, k=1, tol=1e-2, ncv=6, trace_samples=2, gammas=(10.0,), mc_samples=3,
-        langevin=False))
+        langevin=False, sigmas=(0.1,), energy_samples=2))
     res = run_compare(configs, tmp_path, jobs=1, log=None, diagnose=True)
     rows = {r["optimizer"]: r for r in res["diagnostics"]["rows"]}
     assert set(rows) == {"sgd", "entropy-sgd"}
     for r in rows.values():
         assert r["top_eigenvalue"] > 0 and r["trace_stderr"] >= 0 and r["local_entropy_stderr"] >= 0
+        assert r["local_energy_stderr"] > 0 and r["sigma"] == 0.1
     interp = res["diagnostics"]["interpolation"]
     assert len(interp["ts"]) == len(interp["loss"]) == 13
     assert (tmp_path / "interpolation.png").stat().st_size > 0
     report = (tmp_path / "report.md").read_text()
-    assert "top Hessian eigenvalue" in report and "interpolation.png" in report
+    assert "top Hessian eigenvalue" in report and "local energy" in report and "interpolation.png" in report
     assert json.loads((tmp_path / "diagnostics.json").read_text())["rows"]
     assert build_parser().parse_args(["compare", "--diagnose"]).diagnose
 

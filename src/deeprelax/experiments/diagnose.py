@@ -101,6 +101,8 @@ COMPARE_SETTINGS = DiagnoseSettings(
     gammas=(10.0,),
     mc_samples=16,
     langevin=False,
+    sigmas=(0.1,),
+    energy_samples=8,
 )
 
 
@@ -554,8 +556,8 @@ def _diagnose_compare_one(run_dir: str, settings: dict[str, Any], threads: int |
         torch.set_num_threads(threads)
     s = DiagnoseSettings(**settings)
     model, _, data, _ = load_run(run_dir)
-    # the hook needs no spectral density and no local energy: make those parts trivial
-    s = replace(s, slq_probes=1, slq_steps=1, sigmas=s.sigmas[:1], energy_samples=2)
+    # the hook needs no spectral density: make that part trivial; one γ and one σ
+    s = replace(s, slq_probes=1, slq_steps=1, gammas=s.gammas[:1], sigmas=s.sigmas[:1])
     r = compute(model, data.x_train, data.y_train, what=("hessian", "local-entropy"), settings=s)
     le = r["local_entropy"][0]
     return {
@@ -568,6 +570,9 @@ def _diagnose_compare_one(run_dir: str, settings: dict[str, Any], threads: int |
         "local_entropy_ess": le["ess"],
         "gamma": le["param"],
         "beta": s.beta,
+        "local_energy": r["local_energy"][0]["value"],
+        "local_energy_stderr": r["local_energy"][0]["stderr"],
+        "sigma": r["local_energy"][0]["param"],
         "hvps": r["cost"]["hvps"],
         "wall_time": sum(r["timings"].values()),
     }
@@ -644,17 +649,20 @@ def diagnose_compare(
         "",
         f"On {settings.n_examples} training examples (seeded subset), eval mode, BatchNorm frozen; local "
         f"entropy f_γ(w) − f(w) by Monte Carlo at β = {settings.beta:g}, γ = {settings.gammas[0]:g} "
-        f"(smaller = wider valley). {wall:.0f} s.",
+        f"and local energy E f(w + σz⊙w) − f(w) at σ = {settings.sigmas[0]:g} (smaller = wider valley; the "
+        f"local energy is unchanged by the weight rescalings that leave the network's function unchanged, "
+        f"the Hessian figures are not). {wall:.0f} s.",
         "",
         "| optimizer | final error (%) | training loss | top Hessian eigenvalue | trace (Hutchinson) | "
-        "local entropy |",
-        "|---|---|---|---|---|---|",
+        "local entropy | local energy |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows.values():
         lines.append(
             f"| {LABELS.get(r['optimizer'], r['optimizer'])} | {r['final_error']:.2f} | {r['loss']:.4g} | "
             f"{r['top_eigenvalue']:.4g} | {r['trace']:.4g} ± {r['trace_stderr']:.2g} | "
-            f"{r['local_entropy']:.4g} ± {r['local_entropy_stderr']:.2g} |"
+            f"{r['local_entropy']:.4g} ± {r['local_entropy_stderr']:.2g} | "
+            f"{r['local_energy']:.4g} ± {r['local_energy_stderr']:.2g} |"
         )
     if interp:
         lines += ["", "![interpolation SGD ↔ Entropy-SGD](interpolation.png)"]
