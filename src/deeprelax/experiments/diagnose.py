@@ -297,7 +297,7 @@ def plot(results: dict[str, Any], out: str | Path, *, title: str = "") -> dict[s
                 )
         ax1.set_xscale("log")
         ax1.set_xlabel("coupling γ")
-        ax1.set_ylabel(f"f_γ(w) − f(w)   (β = {results.get('beta', '?')})")
+        ax1.set_ylabel(f"f_γ(w) − f(w)   (β = {results.get('beta', float('nan')):g})")
         ax1.legend(fontsize=8)
         ax1.grid(alpha=0.3)
         en = results.get("local_energy") or []
@@ -309,6 +309,11 @@ def plot(results: dict[str, Any], out: str | Path, *, title: str = "") -> dict[s
             capsize=3,
         )
         ax2.set_xscale("log")
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+        ax2.xaxis.set_major_locator(FixedLocator([e["param"] for e in en]))
+        ax2.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax2.xaxis.set_minor_formatter(NullFormatter())
         ax2.set_xlabel("σ (multiplicative noise w + σ z ⊙ w)")
         ax2.set_ylabel("local energy E f(w + σz⊙w) − f(w)")
         ax2.grid(alpha=0.3)
