@@ -93,11 +93,13 @@ def test_both_estimators_match_hopf_cole_on_a_non_convex_1d_function():
     (mc,) = local_entropy_mc(obj, [gamma], beta, n_samples=2000, seed=2)
     assert abs(mc.value - oracle) < 4 * mc.stderr
     (lv,) = local_entropy_langevin(
-        obj, [gamma], beta, n_lambda=3, n_steps=400, burn_in=20, n_chains=4, step_size=0.03, seed=3
+        obj, [gamma], beta, n_lambda=3, n_steps=1000, burn_in=20, n_chains=4, step_size=0.03, seed=3
     )
-    # the Langevin estimate is noisier (correlated chains): its error bar is ~10–15 % here
-    assert lv.stderr < 0.25 * oracle
-    assert abs(lv.value - oracle) < 4 * lv.stderr + 0.05 * abs(oracle)
+    # the Langevin estimate is noisier (correlated chains): its error bar is ~4 % here; the tolerance also
+    # allows the O(step) bias of the unadjusted step. (Sampling ρ_1 at every λ-node instead of ρ_λ reads
+    # 0.041 ± 0.0014 against 0.0485 and fails this.)
+    assert lv.stderr < 0.1 * oracle
+    assert abs(lv.value - oracle) < 3 * lv.stderr + 0.03 * abs(oracle)
     # a sharper valley (larger curvature) has a larger local entropy gap: the estimator sees width
     (sharp,) = local_entropy_mc(objective(lambda v: 10 * double_well(v), [w]), [gamma], beta, n_samples=500)
     assert sharp.value > mc.value + 4 * (sharp.stderr + mc.stderr)
