@@ -1,5 +1,6 @@
-"""The package's layering: optim is pure PyTorch, pde and cluster pure numpy/scipy, and nothing below the
-experiments / command line imports them."""
+"""The package's layering: optim is pure PyTorch, pde and cluster pure numpy/scipy, diagnostics torch +
+numpy/scipy on top of optim/nets/pde (no plotting), and nothing below the experiments / command line imports
+them."""
 
 import ast
 import pathlib
@@ -12,19 +13,23 @@ SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "deeprelax"
 
 FORBIDDEN = {
     "optim": {"numpy", "scipy", "sklearn", "matplotlib", "deeprelax.pde", "deeprelax.cluster",
-              "deeprelax.nets", "deeprelax.experiments", "deeprelax.cli", "deeprelax.integrations"},
+              "deeprelax.nets", "deeprelax.diagnostics", "deeprelax.experiments", "deeprelax.cli",
+              "deeprelax.integrations"},
     "pde": {"torch", "matplotlib", "sklearn", "deeprelax.optim", "deeprelax.nets", "deeprelax.cluster",
-            "deeprelax.experiments", "deeprelax.cli"},
+            "deeprelax.diagnostics", "deeprelax.experiments", "deeprelax.cli"},
     "cluster": {"torch", "matplotlib", "deeprelax.optim", "deeprelax.nets", "deeprelax.pde",
-                "deeprelax.experiments", "deeprelax.cli"},
-    "nets": {"matplotlib", "deeprelax.experiments", "deeprelax.cli", "deeprelax.integrations"},
+                "deeprelax.diagnostics", "deeprelax.experiments", "deeprelax.cli"},
+    "nets": {"matplotlib", "deeprelax.diagnostics", "deeprelax.experiments", "deeprelax.cli",
+             "deeprelax.integrations"},
+    "diagnostics": {"matplotlib", "sklearn", "tqdm", "deeprelax.cluster", "deeprelax.experiments",
+                    "deeprelax.cli", "deeprelax.integrations"},
     # bridges to other frameworks: on top of optim / nets, below the experiments and the command line; the
     # framework itself is imported lazily (test below)
     "integrations": {"deeprelax.experiments", "deeprelax.cli"},
     # process-group plumbing only: below the optimizers, knows nothing about them
     "distributed": {"numpy", "scipy", "sklearn", "matplotlib", "deeprelax.optim", "deeprelax.nets",
-                    "deeprelax.pde", "deeprelax.cluster", "deeprelax.experiments", "deeprelax.cli",
-                    "deeprelax.integrations"},
+                    "deeprelax.pde", "deeprelax.cluster", "deeprelax.diagnostics", "deeprelax.experiments",
+                    "deeprelax.cli", "deeprelax.integrations"},
 }
 
 

@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch threads per run (default: %(default)s; results depend on it)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="also measure, at the final weights, the top Hessian eigenvalue, trace and "
+                             "local entropy per optimizer, and plot the SGD <-> Entropy-SGD interpolation")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"deeprelax compare: {first.model} on {first.data}, {', '.join(configs)} at "
               f"{args.budget or settings['budget']} effective epochs each; {args.jobs} run(s) at a time")
         out = args.out or time.strftime("runs/compare-%Y%m%d-%H%M%S")
-        res = run_compare(configs, out, jobs=args.jobs, threads=args.threads)
+        res = run_compare(configs, out, jobs=args.jobs, threads=args.threads,
+                          diagnose=getattr(args, "diagnose", False))
     except (ValueError, FileExistsError, DataFileError) as exc:
         print(f"deeprelax compare: error: {exc}", file=sys.stderr)
         return 2
@@ -72,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print()
     print(markdown_table([r["summary"] for r in res["results"].values()]), end="")
+    if "diagnostics" in res:
+        print(res["diagnostics"]["markdown"], end="")
     print(f"\ntotal wall time {time.perf_counter() - t0:.0f} s; report {res['report']}, plot "
           f"{res['report'].parent / 'compare.png'}")
     return 0

@@ -101,16 +101,17 @@ def _train_one(cfg_dict: dict[str, Any], out: str, threads: int | None) -> dict[
 
 
 def run_compare(configs: dict[str, TrainConfig], out: str | Path, *, jobs: int = 2, threads: int | None = 1,
-                log: Any = print) -> dict[str, Any]:
-    """Train every configuration (``jobs`` processes at a time) and write the table, plot and report."""
+                log: Any = print, diagnose: bool = False) -> dict[str, Any]:
+    """Train every configuration (``jobs`` processes at a time) and write the table, plot and report;
+    ``diagnose`` adds the flatness diagnostics of :func:`deeprelax.experiments.diagnose.diagnose_compare`."""
     out = Path(out)
     report = (lambda msg: log(f"WARNING: {msg}")) if log else None
     with RunLock(out, what="compare run", report=report):  # held until the report is written
-        return _run_compare_locked(configs, out, jobs=jobs, threads=threads, log=log)
+        return _run_compare_locked(configs, out, jobs=jobs, threads=threads, log=log, diagnose=diagnose)
 
 
 def _run_compare_locked(configs: dict[str, TrainConfig], out: Path, *, jobs: int, threads: int | None,
-                        log: Any) -> dict[str, Any]:
+                        log: Any, diagnose: bool) -> dict[str, Any]:
     if (out / "results.json").exists():
         raise FileExistsError(f"{out} holds an earlier compare run (results.json); choose another --out")
     for name in configs:
@@ -137,7 +138,12 @@ def _run_compare_locked(configs: dict[str, TrainConfig], out: Path, *, jobs: int
     ordered = {n: results[n] for n in ORDER if n in results}
     ordered |= {n: r for n, r in results.items() if n not in ORDER}
     report = write_report(ordered, configs, out, total_wall=total, jobs=jobs)
-    return {"results": ordered, "total_wall_time": total, "report": report}
+    res = {"results": ordered, "total_wall_time": total, "report": report}
+    if diagnose:
+        from deeprelax.experiments.diagnose import diagnose_compare
+
+        res["diagnostics"] = diagnose_compare(out, ordered, configs, jobs=jobs, threads=threads, log=log)
+    return res
 
 
 def _done_line(name: str, s: dict[str, Any]) -> str:

@@ -1,0 +1,98 @@
+"""Cost of the curvature diagnostics on LeNet (CPU): HVP time ÷ gradient time, and the wall time of the top
+Hessian eigenvalue to 1e-3 relative accuracy.
+
+1. Ratio: on one objective (``--n-ratio`` images), a full-data gradient, an HVP by double backward and an
+   HVP by ``torch.func`` (jvp of grad) are timed **interleaved**, ``--repeats`` rounds after one warm-up
+   round, so that changes of the machine's load hit all three alike; the medians of the per-round ratios
+   are reported.
+2. Top eigenvalue: ARPACK (``eigsh``, which="LA", tol=1e-3) on a ``--n-eig``-image subset (default 10 000);
+   wall time, HVPs, and the residual r = ‖Hu − λu‖, which certifies |λ − λ_true| ≤ r for the symmetric H
+   (the printed relative bound r/λ).
+
+    python bench/diagnostics_cost.py --data mnist --data-dir $DEEPRELAX_DATA/mnist \
+        [--checkpoint RUN_DIR/checkpoint.pt] [--threads 1]
+
+Without ``--checkpoint`` the weights are LeNet's random initialisation (seed 0). Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from deeprelax import diagnostics as dg
+from deeprelax.nets import create_model
+from deeprelax.nets.datasets import load_dataset
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="mnist")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--checkpoint", default=None)
+    ap.add_argument("--n-ratio", type=int, default=1000)
+    ap.add_argument("--n-eig", type=int, default=10000)
+    ap.add_argument("--batch-size", type=int, default=1000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--ncv", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--skip-eig", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = create_model("lenet", dropout=0.25)
+    if args.checkpoint:
+        state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+        cfg = state["config"]
+        model = create_model(cfg["model"], **cfg.get("model_options", {}))
+        model.load_state_dict(state["model"])
+    data = load_dataset(args.data, args.data_dir, progress=False)
+    x, y = data.x_train, data.y_train
+    out: dict[str, object] = {"threads": args.threads, "cpus": os.cpu_count(), "load_before": os.getloadavg()}
+
+    batches = dg.make_batches(x, y, batch_size=args.batch_size, n=args.n_ratio, seed=0)
+    a = dg.Objective(model, F.cross_entropy, batches)
+    b = dg.Objective(model, F.cross_entropy, batches, hvp_method="func")
+    v = torch.randn(a.p, generator=torch.Generator().manual_seed(1))
+    rows = []
+    for r in range(args.repeats + 1):
+        t0 = time.perf_counter()
+        a.grad()
+        t1 = time.perf_counter()
+        a.hvp(v)
+        t2 = time.perf_counter()
+        b.hvp(v)
+        t3 = time.perf_counter()
+        if r:  # round 0 warms up
+            rows.append((t1 - t0, t2 - t1, t3 - t2))
+    out["n_ratio"] = args.n_ratio
+    out["grad_s"] = statistics.median(g for g, _, _ in rows)
+    out["hvp_autograd_s"] = statistics.median(h for _, h, _ in rows)
+    out["hvp_func_s"] = statistics.median(f for _, _, f in rows)
+    out["ratio_autograd"] = statistics.median(h / g for g, h, _ in rows)
+    out["ratio_func"] = statistics.median(f / g for g, _, f in rows)
+    out["ratios_autograd_all"] = [round(h / g, 3) for g, h, _ in rows]
+
+    if not args.skip_eig:
+        eb = dg.make_batches(x, y, batch_size=args.batch_size, n=min(args.n_eig, len(x)), seed=0)
+        obj = dg.Objective(model, F.cross_entropy, eb)
+        t0 = time.perf_counter()
+        res = dg.top_eigenpairs(obj, 1, tol=1e-3, ncv=args.ncv, seed=0)
+        out["n_eig"] = obj.n
+        out["eig_wall_s"] = time.perf_counter() - t0
+        out["lambda_max"] = float(res.values[0])
+        out["eig_hvps"] = res.n_hvp
+        out["residual"] = float(res.residuals[0])
+        out["relative_error_bound"] = float(res.residuals[0] / abs(res.values[0]))
+    out["load_after"] = os.getloadavg()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
