@@ -3,6 +3,7 @@ numpy/scipy on top of optim/nets/pde (no plotting), and nothing below the experi
 them."""
 
 import ast
+import os
 import pathlib
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import sys
 import pytest
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "deeprelax"
+ENV = {**os.environ, "PYTHONPATH": str(SRC.parent)}  # this checkout, whatever is installed
 
 FORBIDDEN = {
     "optim": {"numpy", "scipy", "sklearn", "matplotlib", "deeprelax.pde", "deeprelax.cluster",
@@ -56,12 +58,14 @@ def test_layer_imports_only_what_it_may(layer):
 def test_numpy_layers_load_without_torch_or_matplotlib():
     code = ("import sys, deeprelax.pde, deeprelax.cluster; "
             "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=ENV).stdout
     assert out.strip() == "[]"
 
 
 def test_integrations_load_without_their_framework():
     code = ("import sys, deeprelax.integrations.lightning; "
             "print(sorted(m for m in ('lightning', 'pytorch_lightning') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=ENV).stdout
     assert out.strip() == "[]"
