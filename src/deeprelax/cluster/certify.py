@@ -130,7 +130,7 @@ def brute_force_kmeans(X: ArrayLike, n_clusters: int) -> tuple[float, NDArray[np
     if n_clusters**n > 5_000_000:
         raise ValueError(f"brute force over {n_clusters}**{n} labelings is too large")
     sq = np.einsum("ij,ij->i", X, X)
-    best = (np.inf, None)
+    best: tuple[float, NDArray[np.intp] | None] = (np.inf, None)
     # fix the first point's label to 0 (symmetry) and enumerate the rest in chunks
     for head in itertools.product(range(n_clusters), repeat=min(3, n - 1)):
         tail_n = n - 1 - len(head)
@@ -150,4 +150,6 @@ def brute_force_kmeans(X: ArrayLike, n_clusters: int) -> tuple[float, NDArray[np
         i = int(np.argmin(total))
         if total[i] < best[0]:
             best = (float(total[i]), lab[i].copy())
+    if best[1] is None:  # unreachable: every enumerated labeling has a finite inertia
+        raise RuntimeError("brute force found no labeling")
     return best[0], best[1]

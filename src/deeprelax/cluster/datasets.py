@@ -24,6 +24,7 @@ regenerates them and re-runs the certificate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,7 +189,7 @@ class Benchmark:
         return data, certify_global_minimum(data.X, data.labels)
 
 
-_GENERATORS = {
+_GENERATORS: dict[str, Callable[..., KMeansDataset]] = {
     "make_separated_blobs": make_separated_blobs,
     "make_four_means_three_clusters": make_four_means_three_clusters,
 }

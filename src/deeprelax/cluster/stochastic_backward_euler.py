@@ -67,7 +67,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -214,9 +214,9 @@ def _minibatch_gradient(
     labels = _labels(B_aug, y)
     if weights is None:
         counts, sums = cluster_sums(B_aug[:, :d], labels, K)
-        total = len(B_aug)
+        total: float = len(B_aug)
     else:
-        counts = np.bincount(labels, weights=weights, minlength=K)
+        counts = cast(NDArray[np.float64], np.bincount(labels, weights=weights, minlength=K))
         sums = np.stack(
             [np.bincount(labels, weights=weights * B_aug[:, k], minlength=K) for k in range(d)], 1
         )
@@ -410,7 +410,7 @@ def _polish(
         if sw is None:
             counts, sums = cluster_sums(Xs, labels, K)
         else:
-            counts = np.bincount(labels, weights=sw, minlength=K)
+            counts = cast(NDArray[np.float64], np.bincount(labels, weights=sw, minlength=K))
             sums = np.stack(
                 [np.bincount(labels, weights=sw * Xs[:, k], minlength=K) for k in range(Xs.shape[1])], 1
             )
@@ -650,6 +650,8 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         slope of the fixed-point map is :math:`-\gamma p_i`, so this keeps the heaviest initial cluster at
         most marginally unstable at the start and stable at the end, whatever the imbalance of the data.
         """
+        if MASS_START is None:  # the callers only cap when MASS_START is set
+            raise ValueError("_mass_capped needs MASS_START")
         labels = _labels_sq(E, x0)[0]
         share = np.bincount(labels, weights=wE, minlength=len(x0))
         p_max = float(share.max() / share.sum())
@@ -672,7 +674,11 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         """One descent; returns ``(centres, outer steps, evaluation energies, the schedule used)``."""
         n = len(X_aug)
         sampler = _Sampler(n, sw)
-        m = min(n, max(self.batch_size or n, 256)) if self.eval_size == "auto" else min(n, self.eval_size)
+        m = (
+            min(n, max(self.batch_size or n, 256))
+            if self.eval_size == "auto"
+            else min(n, cast(int, self.eval_size))
+        )
         if m == n:  # the evaluation batch is the data itself (exact energy)
             E, wE = X_aug[:, :-1], sw
         else:
@@ -735,7 +741,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: ArrayLike, y: None = None, sample_weight: ArrayLike | None = None) -> ESGDKMeans:
         """Run ``n_init`` stochastic backward-Euler descents on ``X`` and keep the lowest energy."""
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
+        X = cast(np.ndarray, validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1))
         n = X.shape[0]
         if n < self.n_clusters:
             raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
@@ -745,7 +751,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         X_aug = _augment(Xs)
         sched = self._schedule()
         rs = check_random_state(self.random_state)
-        best = None
+        best: tuple[Any, ...] | None = None
         for _ in range(self.n_init):
             x0 = self._initial_centers(X, Xs, sw, rs, self._shift, self._scale)
             rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
@@ -754,6 +760,8 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             e = _weighted_energy(sq, sw)
             if best is None or e < best[0]:
                 best = (e, x, n_iter, hist, used, labels, sq)
+        if best is None:  # n_init >= 1 (parameter validation)
+            raise ValueError("n_init must be >= 1")
         _, x, n_iter, hist, sched, labels, sq = best
         self._x = x
         self._finish(X, x, labels, sq, sw_report)
@@ -774,7 +782,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         smaller than ``batch_size``). ``labels_``, ``inertia_`` and ``energy_`` refer to the last chunk.
         """
         first = not hasattr(self, "cluster_centers_")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
+        X = cast(np.ndarray, validate_data(self, X, dtype=[np.float64, np.float32], reset=first))
         n = X.shape[0]
         sw, sw_report = self._check_weights(X, sample_weight)
         if first:

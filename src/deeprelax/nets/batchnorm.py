@@ -37,9 +37,9 @@ def refresh_batchnorm(model: nn.Module, x: Tensor, *, batch_size: int = 128, max
         m.reset_running_stats()
         m.momentum = None
     model.train()
-    for m in model.modules():
-        if isinstance(m, _DropoutNd):
-            m.eval()
+    for mod in model.modules():
+        if isinstance(mod, _DropoutNd):
+            mod.eval()
     n = len(x) if max_batches is None else min(len(x), max_batches * batch_size)
     try:
         for i in range(0, n, batch_size):

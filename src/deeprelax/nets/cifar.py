@@ -15,6 +15,7 @@ import io
 import pickle
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ _ALLOWED = {
 
 
 class _SafeUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):  # type: ignore[override]
+    def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"CIFAR batch refers to {module}.{name}, which a data batch never needs")
@@ -100,6 +101,7 @@ def read_cifar10(source: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray
     ``cifar-10-batches-py`` / ``cifar-10-batches-bin`` (or one of those archives).
     """
     source = Path(source)
+    blobs: tuple[str, dict[str, bytes]] | None
     if source.is_file():
         blobs = _from_tar(source)
     else:

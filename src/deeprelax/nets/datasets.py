@@ -19,6 +19,7 @@ file; no file is ever overwritten.
 from __future__ import annotations
 
 import importlib.resources
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, download: boo
     return load_cifar10(data_dir, download=download, progress=progress, zca_eps=zca_eps)
 
 
-def _verify_content(expected: str):
+def _verify_content(expected: str) -> Callable[[Path], None]:
     def verify(path: Path) -> None:
         got = sha256_bytes(read_bytes(path))
         if got != expected:

@@ -63,6 +63,6 @@ class ZCA:
         if self.matrix is None or self.mean is None:
             raise RuntimeError("ZCA.transform called before fit")
         x = np.asarray(x).reshape(len(x), -1)
-        w = self.matrix.astype(dtype)
-        m = self.mean.astype(dtype)
+        w: np.ndarray = self.matrix.astype(dtype)
+        m: np.ndarray = self.mean.astype(dtype)
         return (x.astype(dtype) - m) @ w

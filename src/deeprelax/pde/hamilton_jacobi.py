@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -60,10 +61,10 @@ def _neighbours(u: FloatArray, axis: int, boundary: str) -> tuple[FloatArray, Fl
         return np.roll(u, 1, axis=axis), np.roll(u, -1, axis=axis)
     left = np.roll(u, 1, axis=axis)
     right = np.roll(u, -1, axis=axis)
-    first = [slice(None)] * u.ndim
-    last = [slice(None)] * u.ndim
-    second = [slice(None)] * u.ndim
-    before_last = [slice(None)] * u.ndim
+    first: list[slice | int] = [slice(None)] * u.ndim
+    last: list[slice | int] = [slice(None)] * u.ndim
+    second: list[slice | int] = [slice(None)] * u.ndim
+    before_last: list[slice | int] = [slice(None)] * u.ndim
     first[axis], second[axis], last[axis], before_last[axis] = 0, 1, -1, -2
     left[tuple(first)] = 2.0 * u[tuple(first)] - u[tuple(second)]
     right[tuple(last)] = 2.0 * u[tuple(last)] - u[tuple(before_last)]
@@ -129,7 +130,11 @@ def solve_hamilton_jacobi(
         raise ValueError(f"u0 must be a 1-D or 2-D array with at least 3 points per axis, got {u.shape}")
     if not np.all(np.isfinite(u)):
         raise ValueError("u0 must be finite")
-    hs = (float(h),) * u.ndim if np.isscalar(h) else tuple(float(v) for v in h)  # type: ignore[arg-type]
+    hs = (
+        (float(cast(float, h)),) * u.ndim
+        if np.isscalar(h)
+        else tuple(float(v) for v in cast("tuple[float, ...]", h))
+    )
     if len(hs) != u.ndim or not all(np.isfinite(v) and v > 0 for v in hs):
         raise ValueError(f"h must be positive (one value or one per axis), got {h!r}")
     T = float(T)

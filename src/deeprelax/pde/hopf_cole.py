@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -297,7 +298,8 @@ def local_entropy_2d(
     if grad_f is not None:
         if callable(grad_f):
             mesh = np.meshgrid(ya, yb, indexing="ij")
-            g = np.stack([np.asarray(c, dtype=float) for c in grad_f(*mesh)], axis=-1)
+            gs = cast(Sequence[ArrayLike], grad_f(*mesh))
+            g = np.stack([np.asarray(c, dtype=float) for c in gs], axis=-1)
         else:
             g = np.asarray(grad_f, dtype=float)
         if g.shape != (n1, n2, 2):

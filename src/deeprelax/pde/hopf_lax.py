@@ -27,8 +27,9 @@ accurate to ``O(h^3)`` for smooth ``f`` instead of ``O(h^2)`` (needed for second
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -126,9 +127,9 @@ def lower_envelope_of_parabolas(
             v, z = _envelope_python(a[r].tolist(), yl)
             idx[r] = np.asarray(v)[np.searchsorted(np.asarray(z[1:]), xa, side="right")]
     else:
-        v, z, k = _envelope_rows(a, ya)
+        vr, zr, k = _envelope_rows(a, ya)
         for r in range(c2.shape[0]):
-            idx[r] = v[r, np.searchsorted(z[r, 1 : k[r] + 1], xa, side="right")]
+            idx[r] = vr[r, np.searchsorted(zr[r, 1 : k[r] + 1], xa, side="right")]
     vals = np.take_along_axis(c2, idx, axis=1) + (xa[None, :] - ya[idx]) ** 2 / (2.0 * t)
     return vals.reshape(*lead, xa.size), idx.reshape(*lead, xa.size)
 
@@ -287,8 +288,9 @@ def polish_prox(
 
     phi = objective(y)
     for _ in range(int(n_iter)):
-        g = np.stack([np.asarray(c, dtype=float) for c in grad_f(*y.T)], axis=1) + (y - xa) / t
-        hs = hess_f(*y.T)
+        gs = cast(Sequence[ArrayLike], grad_f(*y.T))
+        g = np.stack([np.asarray(c, dtype=float) for c in gs], axis=1) + (y - xa) / t
+        hs = cast(Sequence[Sequence[ArrayLike]], hess_f(*y.T))
         H = np.empty((y.shape[0], n, n))
         for i in range(n):
             for j in range(n):

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -126,7 +127,7 @@ def euler_maruyama(
     for k0 in range(0, n_steps, block):
         nb = min(block, n_steps - k0)
         xi = rng.standard_normal((nb, n, m))
-        noise = sqdt * (xi @ s.T if np.ndim(s) == 2 else s * xi)
+        noise = sqdt * (xi @ cast(np.ndarray, s).T if np.ndim(s) == 2 else s * xi)
         for j in range(nb):
             k = k0 + j
             x = x + drift(x, t0 + k * dt) * dt + noise[j]
@@ -196,7 +197,7 @@ def first_passage_times(
             break
         nb = min(block, max_steps - k0)
         xi = rng.standard_normal((nb, idx.size, m))
-        noise = sqdt * (xi @ s.T if np.ndim(s) == 2 else s * xi)
+        noise = sqdt * (xi @ cast(np.ndarray, s).T if np.ndim(s) == 2 else s * xi)
         running = np.ones(idx.size, dtype=bool)
         for j in range(nb):
             xa = xa + drift(xa, (k0 + j) * dt) * dt + noise[j]

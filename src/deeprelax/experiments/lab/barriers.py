@@ -29,6 +29,7 @@ height.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,7 @@ def _smoothings(Vg: np.ndarray, x: np.ndarray, y: np.ndarray, beta: float) -> di
     }
 
 
-def grid_gradient(x: np.ndarray, y: np.ndarray, U: np.ndarray):
+def grid_gradient(x: np.ndarray, y: np.ndarray, U: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """∇U for points p[..., 2]: central differences of the grid values, interpolated bilinearly (points
     outside the grid use the nearest edge cell)."""
     G = np.stack(np.gradient(U, x, y), axis=-1)  # (nx, ny, 2)
@@ -99,7 +100,8 @@ def grid_gradient(x: np.ndarray, y: np.ndarray, U: np.ndarray):
     return grad
 
 
-def simulated_crossing(grad, beta: float, dt: float, t_max: float, rng: np.random.Generator) -> dict:
+def simulated_crossing(grad: Callable[[np.ndarray], np.ndarray], beta: float,
+                        dt: float, t_max: float, rng: np.random.Generator) -> dict:
     """Mean time from (−1, 0) to {x ≥ 1} of dX = −∇V dt + √(2β⁻¹) dW, 95 % interval (censored at t_max)."""
     tau = simulate_exit_times(grad, np.tile([-1.0, 0.0], (SIM_PATHS, 1)), lambda p: p[:, 0] >= 1.0, beta=beta,
                               dt=dt, max_steps=int(round(t_max / dt)), rng=rng)
@@ -246,10 +248,14 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
             v = simulated[kind][case]
             labels.append(f"{kind}\n{'smoothed' if case != 'original' else 'original'}")
             fj.append(res[kind]["mfpt"][case])
-            sm_.append(v["mean"]), lo_.append(v["ci_low"]), hi_.append(v["ci_high"])
+            sm_.append(v["mean"])
+            lo_.append(v["ci_low"])
+            hi_.append(v["ci_high"])
     labels.append("separable\ncontrol")
     fj.append(control_fj)
-    sm_.append(control["mean"]), lo_.append(control["ci_low"]), hi_.append(control["ci_high"])
+    sm_.append(control["mean"])
+    lo_.append(control["ci_low"])
+    hi_.append(control["ci_high"])
     pos = np.arange(len(labels))
     sm_a = np.array(sm_)
     ax.bar(pos, fj, 0.5, color="0.8", label="Fick-Jacobs")

@@ -41,6 +41,7 @@ metastable and neither 25 nor 100 steps are enough.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,9 @@ f_dw = kramers_lab.V  # (y² − 1)², the kramers lab's double well
 df_dw = kramers_lab.dV
 
 
-def _coupled(f, gamma: float, x: float):
+def _coupled(
+    f: Callable[[np.ndarray], np.ndarray], gamma: float, x: float
+) -> Callable[[np.ndarray], np.ndarray]:
     return lambda y: f(y) + 0.5 * gamma * (y - x) ** 2
 
 
@@ -180,7 +183,10 @@ def _inner_errors(mu: np.ndarray, anchors: np.ndarray, gamma: float) -> dict[str
     exact_vec, chain_limit = np.empty((len(L_GRID), anchors.size)), np.empty(anchors.size)
     second_eig = []
     for j, a in enumerate(anchors):
-        P = ula_transition_matrix(lambda y, a=a: df_dw(y) + gamma * (y - a), Y_CHAIN, BETA_INNER, INNER_LR)
+        def grad_H(y: np.ndarray, a: float = a) -> np.ndarray:
+            return df_dw(y) + gamma * (y - a)
+
+        P = ula_transition_matrix(grad_H, Y_CHAIN, BETA_INNER, INNER_LR)
         _, em = ula_expected_running_mean(P, Y_CHAIN, a, ALPHA, max(L_GRID))
         exact_vec[:, j] = em[list(L_GRID)] - gibbs[j]
         chain_limit[j] = ula_stationary(P) @ Y_CHAIN - gibbs[j]
@@ -374,7 +380,7 @@ def plot(res: dict[str, Any], out: Path) -> list[Path]:
 
 def numbers(res: dict[str, Any]) -> dict[str, Any]:
     c, dd = res["convex"], res["dw_decay"]
-    inner_at_L = {}
+    inner_at_L: dict[str, dict[str, Any]] = {}
     for key, per in res["inner"].items():
         inner_at_L[key] = {}
         for gm, r in per.items():

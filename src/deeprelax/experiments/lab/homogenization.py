@@ -70,7 +70,10 @@ def scheme_gibbs_mean(x: np.ndarray) -> np.ndarray:
     η = ds/ε (exact for the chain's kernel on the grid ``Y_SCHEME``)."""
     out = np.empty(x.size)
     for i, xi in enumerate(x):
-        P = ula_transition_matrix(lambda y, xi=xi: df(y) + (y - xi) / GAMMA, Y_SCHEME, BETA, DS_OVER_EPS)
+        def grad_H(y: np.ndarray, xi: float = xi) -> np.ndarray:
+            return df(y) + (y - xi) / GAMMA
+
+        P = ula_transition_matrix(grad_H, Y_SCHEME, BETA, DS_OVER_EPS)
         out[i] = ula_stationary(P) @ Y_SCHEME
     return out
 
@@ -87,6 +90,8 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     rng = np.random.default_rng(seed)
     grid = np.linspace(-4, 4, 801)
     le = local_entropy_1d(f, grid, GAMMA, BETA, np.linspace(-7, 7, 2801), grad_f=df)
+    if le.grad_avg is None:  # set whenever grad_f is given
+        raise RuntimeError("local_entropy_1d returned no grad_avg")
     grad_disagreement = float(np.max(np.abs(le.grad - le.grad_avg)))
 
     def homogenized(s: float, x: np.ndarray) -> np.ndarray:

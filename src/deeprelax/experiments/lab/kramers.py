@@ -24,11 +24,14 @@ transition kernel on a grid, over the exact T) is about −1 %.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
 from deeprelax.experiments.lab import LabResult
 from deeprelax.pde.metastability import (
+    ExitTimeEstimate,
+    ForwardFluxEstimate,
     euler_chain_mfpt_1d,
     eyring_kramers_1d,
     forward_flux_mfpt,
@@ -68,7 +71,7 @@ def interfaces(beta: float) -> np.ndarray:
     return np.concatenate([[-1.0], lam, [1.0]])
 
 
-def forward_flux(beta: float, rng: np.random.Generator):
+def forward_flux(beta: float, rng: np.random.Generator) -> tuple[ExitTimeEstimate, list[ForwardFluxEstimate]]:
     runs = forward_flux_mfpt(lambda x: dV(x), -np.ones(FFS_FLUX_PATHS), lambda x: x[:, 0], interfaces(beta),
                              beta=beta, dt=DT, flux_steps=FFS_FLUX_STEPS, trials=FFS_TRIALS, rng=rng,
                              replicas=FFS_REPLICAS)
@@ -94,14 +97,19 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     samples = {}
     for b in BETAS:
         if b not in SIMULATE:
-            sim_mean.append(None), ci_low.append(None), ci_high.append(None), n_exited.append(None)
+            sim_mean.append(None)
+            ci_low.append(None)
+            ci_high.append(None)
+            n_exited.append(None)
             continue
         n, t_max = SIMULATE[b]
         tau = simulate_exit_times(dV, -np.ones(n), lambda x: x[:, 0] >= 1.0, beta=b, dt=DT,
                                   max_steps=int(round(t_max / DT)), rng=rng)
         est = mean_exit_time(tau, censor_time=t_max)
         samples[b] = tau
-        sim_mean.append(est.mean), ci_low.append(est.ci_low), ci_high.append(est.ci_high)
+        sim_mean.append(est.mean)
+        ci_low.append(est.ci_low)
+        ci_high.append(est.ci_high)
         n_exited.append(est.n_exited)
     ffs = {b: forward_flux(b, rng) for b in FFS_BETAS}
     ffs_mean = [ffs[b][0].mean if b in ffs else None for b in BETAS]
@@ -115,14 +123,19 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     ffs_z = [_z(b, e) if b in ffs else None for b, e in zip(BETAS, exact, strict=True)]
     euler_bias = {f"{b:g}": euler_chain_mfpt_1d(dV, -1.0, 1.0, b, DT, left=-2.2) / e - 1
                   for b, e in zip(BETAS, exact, strict=True) if b in SIMULATE or b in ffs}
-    intervals = [(e, lo, hi) for e, lo, hi in zip(exact, ci_low, ci_high, strict=True) if lo is not None]
-    intervals += [(e, lo, hi) for e, lo, hi in zip(exact, ffs_lo, ffs_hi, strict=True) if lo is not None]
+    # cast(list[float], ...): the None entries of ci_low/ci_high (ffs_lo/ffs_hi) coincide with lo's / m's
+    intervals = [(e, lo, hi) for e, lo, hi in zip(exact, ci_low, cast(list[float], ci_high), strict=True)
+                 if lo is not None]
+    intervals += [(e, lo, hi) for e, lo, hi in zip(exact, ffs_lo, cast(list[float], ffs_hi), strict=True)
+                  if lo is not None]
     all_in_ci = all(lo <= e <= hi for e, lo, hi in intervals)
     all_within_10pct = all(0.9 * e <= lo and hi <= 1.1 * e for e, lo, hi in intervals)
-    in_ci = [bool(lo <= e <= hi) for e, lo, hi in zip(exact, ci_low, ci_high, strict=True) if lo is not None]
+    in_ci = [bool(lo <= e <= hi) for e, lo, hi in zip(exact, ci_low, cast(list[float], ci_high), strict=True)
+             if lo is not None]
     # standardized deviation of the simulated mean from the exact MFPT (SE read off the 95 % interval)
     z = [None if m is None else float((m - e) / ((hi - lo) / (2 * 1.96)))
-         for m, e, lo, hi in zip(sim_mean, exact, ci_low, ci_high, strict=True)]
+         for m, e, lo, hi in zip(sim_mean, exact, cast(list[float], ci_low), cast(list[float], ci_high),
+                                 strict=True)]
 
     fig, axs = plt.subplots(1, 4, figsize=(20, 4.4))
     ax = axs[0]

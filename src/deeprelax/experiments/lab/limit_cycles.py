@@ -17,6 +17,7 @@ residual force j = −∇f + D∇Φ is a rotation (loops in a stationary state).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,7 @@ def _stats(s: np.ndarray) -> dict[str, np.ndarray]:
             "E_x1x2": (s[..., 0] * s[..., 1]).mean(0)}
 
 
-def _rk4(F, x0: np.ndarray, T: float, h: float) -> list[np.ndarray]:
+def _rk4(F: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, T: float, h: float) -> list[np.ndarray]:
     """Classical RK4 for dx/dt = F(x), all starts at once; returns one (2, n_steps+1) array per start."""
     x = np.array(x0, dtype=float)
     xs = [x]
@@ -90,7 +91,10 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
         F = rotational_force(lam)
         det = _rk4(F, np.array(starts), 40.0, 0.02)
         x0 = rng.uniform(-1.5, 1.5, (N_PATHS, 2))
-        p = euler_maruyama(lambda x, t, F=F: F(x), x0, dt=DT, n_steps=int(round(T_END / DT)),
+        def drift(x: np.ndarray, t: float, F: Callable[[np.ndarray], np.ndarray] = F) -> np.ndarray:
+            return F(x)
+
+        p = euler_maruyama(drift, x0, dt=DT, n_steps=int(round(T_END / DT)),
                            sigma=np.sqrt(2 / BETA), rng=rng, record_every=10)
         s = p.x[p.t >= T_BURN]
         st = _stats(s)

@@ -123,6 +123,8 @@ def run(out: Path, *, seed: int = 0) -> LabResult:  # noqa: ARG001 (deterministi
     for t in TIMES:
         for b in BETAS:
             r = local_entropy_1d(f, X_CHECK, t, b, Y, grad_f=df)
+            if r.grad_avg is None:  # set whenever grad_f is given
+                raise RuntimeError("local_entropy_1d returned no grad_avg")
             up = local_entropy_1d(f, X_CHECK + 1e-4, t, b, Y).value
             fd = (up - local_entropy_1d(f, X_CHECK - 1e-4, t, b, Y).value) / 2e-4
             dis = float(max(np.max(np.abs(r.grad - r.grad_avg)), np.max(np.abs(r.grad - fd))))

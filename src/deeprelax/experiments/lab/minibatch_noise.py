@@ -62,7 +62,7 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     # sqrt((kurtosis_b - 1)/N_DRAWS), kurtosis_b = 3 + (kurtosis - 3)/b
     kurt = float(np.mean((y - y.mean()) ** 4) / sigma2**2)
     rse = [float(np.sqrt((2 + (kurt - 3) / b) / N_DRAWS)) for b in BATCHES]
-    z = [(r - 1) / e for r, e in zip(ratio, rse, strict=True)]
+    z_w = [(r - 1) / e for r, e in zip(ratio, rse, strict=True)]
 
     fig, axs = plt.subplots(1, 3, figsize=(15, 4.4))
     ax = axs[0]
@@ -104,12 +104,12 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
         "loglog_slope": slope,
         "ks_distance_from_normal": ks,
         "relative_se_of_variance": rse,
-        "z_with_replacement": z,
+        "z_with_replacement": z_w,
     }
     summary = (
         f"Var(∇f − ∇f_mb)·|I|/σ² stays within {100 * max(abs(r - 1) for r in ratio):.1f} % of 1 for "
         f"|I| = 1 … {BATCHES[-1]} (relative standard errors {100 * min(rse):.1f}–{100 * max(rse):.1f} %, "
-        f"largest |z| = {max(abs(v) for v in z):.2f}); log-log slope {slope:.3f}. Without replacement the "
+        f"largest |z| = {max(abs(v) for v in z_w):.2f}); log-log slope {slope:.3f}. Without replacement the "
         f"finite-population factor shows at "
         f"large |I| (ratio to "
         f"σ²/|I| at |I| = {BATCHES[-1]}: {var_wo[-1] / pred_w[-1]:.2f}, predicted "

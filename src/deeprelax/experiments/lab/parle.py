@@ -59,7 +59,7 @@ def compute(seed: int = 0) -> dict[str, Any]:
     x0 = rng.uniform(-4, 4, size=(RUNS, N))
     le = local_entropy_1d(f, X, T, BETA, Y_GRID)
     le_short = local_entropy_1d(f, X, 0.1, BETA, Y_GRID)
-    common = dict(beta=BETA, rho=RHO, gamma=1.0 / T, rng=rng)
+    common: dict[str, Any] = dict(beta=BETA, rho=RHO, gamma=1.0 / T, rng=rng)
     runs = {
         "sgd": simulate("sgd", fprime, x0, steps=PARLE_STEPS * (L + 1), lr=LR, **common),
         "elastic-sgd": simulate("elastic-sgd", fprime, x0, steps=PARLE_STEPS * (L + 1), lr=LR, **common),

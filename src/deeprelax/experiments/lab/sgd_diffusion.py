@@ -15,6 +15,7 @@ variance of θ − ȳ over 1000 chains against ησ/(2 − η) and ησ/2 for η
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,7 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     grid = np.linspace(-2.5, 2.5, 501)
     edges = np.linspace(-2.5, 2.5, 101)
     mids = 0.5 * (edges[1:] + edges[:-1])
-    dw = {}
+    dw: dict[float, dict[str, Any]] = {}
     for lr in DW_LRS:
         sigma = 2 * TEMPERATURE / lr
         c = c0 * np.sqrt(sigma * BATCH / c0.var())  # Var(mean of 8 with replacement) = Var(c)/8 = sigma
@@ -122,7 +123,7 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     fig.savefig(fig_path, dpi=100)
     plt.close(fig)
 
-    numbers = {
+    numbers: dict[str, Any] = {
         "temperature": TEMPERATURE,
         "double_well_lr": list(DW_LRS),
         "double_well_sigma": [dw[lr]["sigma"] for lr in DW_LRS],
