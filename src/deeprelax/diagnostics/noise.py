@@ -22,6 +22,7 @@ round-off of the centring, N·ε₆₄·tr G/N, are set to 0 first, so that iden
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,7 +201,7 @@ def noise_spectrum(
     return _spectrum_from_gram(G, obj.p, float(mean @ mean), eps)
 
 
-def _block_pass(obj: Objective, chunk: int, w: Tensor | None):
+def _block_pass(obj: Objective, chunk: int, w: Tensor | None) -> Iterator[tuple[int, Tensor]]:
     blocks = _SampleBlocks(obj, chunk, 0, w)
     off = 0
     for i in range(len(blocks)):

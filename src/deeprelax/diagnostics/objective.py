@@ -188,7 +188,7 @@ class Objective:
                     def g_of(u: Tensor, xb: Tensor = xb, yb: Tensor = yb) -> Tensor:
                         return grad(lambda z: self._batch_loss(z, xb, yb))(u)
 
-                    _, hb = jvp(g_of, (w,), (v,))
+                    _, hb = jvp(g_of, (w,), (v,))  # type: ignore[misc]  # torch.func stubs: 2-tuple
                 out += hb.detach() * scale
         self.n_hvp += 1
         return out
