@@ -7,7 +7,9 @@ matches (``ours``, ``authors``, see ``deeprelax.experiments.table1``), otherwise
 ``ours`` (e.g. ``ours + model_options.dropout=0.25``). Every cell gets both readings: the final error at the
 budget (mean ± sample std over seeds) and the paper's (minimum of the seed-averaged per-epoch test-error
 curve, its effective epoch and the spread across seeds there), plus the effective epochs for the mean curve
-to reach 0.60 % (LeNet) / 1.20 % (mnistfc).
+to reach 0.60 % (LeNet) / 1.20 % (mnistfc). Unfinished runs (exported with ``--partial``, header
+``"complete": false``) form cells of their own with ``"complete": false``: no final reading (``final_mean`` is
+null), and a paper's reading over the epochs done so far only.
 
     PYTHONPATH=src python bench/collect_table1.py                      # print the tables
     PYTHONPATH=src python bench/collect_table1.py --json docs/table1.json --results docs/results.md
@@ -87,13 +89,14 @@ def label(model: str, optimizer: str, cfg: dict[str, Any]) -> str:
 
 def collect(runs_dir: Path) -> list[dict[str, Any]]:
     """The cells of the exported runs, each with both readings."""
-    groups: dict[str, list[tuple[dict[str, Any], list[dict[str, Any]]]]] = {}
+    groups: dict[tuple[bool, str], list[tuple[dict[str, Any], list[dict[str, Any]]]]] = {}
     for path in sorted(runs_dir.glob("*.jsonl")):
         header, records = read_export(path)
         cfg = normalized(header["config"])
-        groups.setdefault(json.dumps(cfg, sort_keys=True), []).append((header, records))
+        complete = header.get("complete", True)
+        groups.setdefault((complete, json.dumps(cfg, sort_keys=True)), []).append((header, records))
     cells = []
-    for key, runs in groups.items():
+    for (complete, key), runs in groups.items():
         cfg = json.loads(key)
         model, optimizer = cfg["model"], cfg["optimizer"]
         runs.sort(key=lambda hr: hr[0]["config"]["seed"])
@@ -102,17 +105,23 @@ def collect(runs_dir: Path) -> list[dict[str, Any]]:
             raise ValueError(f"{model}/{optimizer}: seed repeated among runs {[h['run'] for h, _ in runs]}")
         paper = load_cell(model, optimizer)["paper"]
         curves = [records for _, records in runs]
+        bests = [min(c, key=lambda r: (r["test_error"], r["epoch"])) for c in curves]
+        if complete:
+            read = readings(model, curves, [h["result"]["final_error"] for h, _ in runs])
+        else:  # no final reading for a run that did not reach its budget
+            read = {**readings(model, curves), "final_mean": None, "final_std": None}
         cells.append({
             "model": model, "optimizer": optimizer, "variant": label(model, optimizer, cfg),
-            "seeds": seeds, "runs": [h["run"] for h, _ in runs],
+            "complete": complete, "seeds": seeds, "runs": [h["run"] for h, _ in runs],
             "commits": sorted({c for h, _ in runs for c in _as_list(h.get("commit"))}),
-            **readings(model, curves, [h["result"]["final_error"] for h, _ in runs]),
+            **read,
             "paper_value": paper["error"], "paper_std": paper["std"],
             "paper_effective_epochs": paper["effective_epochs"],
-            "effective_epochs": runs[0][0]["result"]["effective_epochs"],
-            "per_seed_best": [h["result"]["best_error"] for h, _ in runs],
-            "per_seed_best_effective_epoch": [h["result"]["best_effective_epochs"] for h, _ in runs],
-            "wall_time_s": [round(h["result"]["wall_time"], 1) for h, _ in runs],
+            "budget_effective_epochs": cfg["epochs"] * max(cfg["hparams"].get("L", 0), 1),
+            "effective_epochs": min(c[-1]["effective_epochs"] for c in curves),
+            "per_seed_best": [b["test_error"] for b in bests],
+            "per_seed_best_effective_epoch": [b["effective_epochs"] for b in bests],
+            "wall_time_s": [round(c[-1]["wall_time"], 1) for c in curves],
             "load_avg_1min_mean": [h.get("machine", {}).get("load_avg_1min_mean") for h, _ in runs],
         })
         c = cells[-1]
@@ -121,7 +130,7 @@ def collect(runs_dir: Path) -> list[dict[str, Any]]:
     order = {m: i for i, m in enumerate(("lenet", "mnistfc", "allcnn"))}
     opt_order = {o: i for i, o in enumerate(("entropy-sgd", "hj", "sgd", "heat"))}
     assert set(order) == set(MODELS) and set(opt_order) == set(OPTIMIZERS)
-    cells.sort(key=lambda c: (order[c["model"]], opt_order[c["optimizer"]],
+    cells.sort(key=lambda c: (not c["complete"], order[c["model"]], opt_order[c["optimizer"]],
                               VARIANTS.index(c["variant"]) if c["variant"] in VARIANTS else len(VARIANTS),
                               c["variant"]))
     return cells
@@ -145,16 +154,24 @@ def dumps(cells: list[dict[str, Any]]) -> str:
 
 def markdown(cells: list[dict[str, Any]]) -> str:
     rows = [{**c, "wall_time_mean": sum(c["wall_time_s"]) / len(c["wall_time_s"])} for c in cells]
-    out = [markdown_table(rows), SELECTION_NOTE, "",
-           "| run | seed | final error (%) | best error (%) @ eff. epoch | eff. epochs | wall time | "
-           "load (1-min mean) | commit |", "|---|---|---|---|---|---|---|---|"]
+    done = [r for r in rows if r["complete"]]
+    out = [markdown_table(done), SELECTION_NOTE, ""]
+    partial = [r for r in rows if not r["complete"]]
+    if partial:
+        out += ["Unfinished runs, exported as they stood (no final reading; the paper's reading over the "
+                "epochs done so far is an upper bound on the whole run's):", "", markdown_table(partial)]
+    out += ["| run | seed | finished | last error (%) | best error (%) @ eff. epoch "
+            "| eff. epochs done / budget | wall time | load (1-min mean) | commit |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for c in cells:
         for i, run in enumerate(c["runs"]):
             load = c["load_avg_1min_mean"][i]
             commits = ", ".join(x[:7] for x in c["commits"])
-            out.append(f"| {run} | {c['seeds'][i]} | {c['per_seed_final'][i]:.2f} "
+            out.append(f"| {run} | {c['seeds'][i]} | {'yes' if c['complete'] else 'no'} "
+                       f"| {c['per_seed_final'][i]:.2f} "
                        f"| {c['per_seed_best'][i]:.2f} @ {c['per_seed_best_effective_epoch'][i]} "
-                       f"| {c['effective_epochs']} | {c['wall_time_s'][i] / 60:.0f} min "
+                       f"| {c['effective_epochs']} / {c['budget_effective_epochs']} "
+                       f"| {c['wall_time_s'][i] / 60:.0f} min "
                        f"| {'–' if load is None else f'{load:.1f}'} | {commits} |")
     return "\n".join(out) + "\n"
 

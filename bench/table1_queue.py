@@ -17,7 +17,8 @@ is read there, once per run, when the run starts or resumes); several queues may
 queue files (each run folder is locked by ``deeprelax train``). ``--threads 1`` per run is the recorded
 setting. ``--copy-from DIR`` only re-exports: it copies finished exports ``DIR/NAME.jsonl`` of the queue's
 runs into ``--export``, removing machine-specific paths (for exports written by an older version of this
-script).
+script). ``--partial`` only exports the queue's *unfinished* runs as they stand (header ``"complete": false``,
+``"result": null``), for runs that cannot finish in the time there is; the collector keeps them apart.
 """
 
 from __future__ import annotations
@@ -65,12 +66,16 @@ def sanitize_config(config: dict) -> dict:
 
 
 def export(name: str, run_dir: Path, dest: Path, commit: str | list[str],
-           machine: dict | None = None) -> Path:
-    """Write ``dest/NAME.jsonl``: a header record (config, commit, result, machine) then the epoch records."""
+           machine: dict | None = None, *, partial: bool = False) -> Path:
+    """Write ``dest/NAME.jsonl``: a header record (config, commit, result, machine) then the epoch records.
+
+    ``partial``: the run has not finished (no ``result.json``); the header says ``"complete": false``.
+    """
     config = sanitize_config(json.loads((run_dir / "config.json").read_text()))
-    result = json.loads((run_dir / "result.json").read_text())
+    result = None if partial else json.loads((run_dir / "result.json").read_text())
     machine = {"platform": platform.platform(), "cpus": os.cpu_count(), **(machine or {})}
-    header = {"run": name, "config": config, "commit": commit, "result": result, "machine": machine}
+    header = {"run": name, "config": config, "commit": commit, "result": result, "complete": not partial,
+              "machine": machine}
     lines = [json.dumps({"header": header})]
     lines += [ln for ln in (run_dir / "log.jsonl").read_text().splitlines() if ln.strip()]
     return _write(dest / f"{name}.jsonl", lines)
@@ -124,8 +129,22 @@ def main() -> int:
     ap.add_argument("--dry-run", action="store_true", help="print the commands only")
     ap.add_argument("--copy-from", type=Path, default=None,
                     help="only copy the queue's finished exports from this folder (paths removed)")
+    ap.add_argument("--partial", action="store_true", help="only export the unfinished runs as they stand")
     args = ap.parse_args()
     jobs = parse_queue(args.queue)
+    if args.partial:
+        for name, _ in jobs:
+            run_dir = args.root / name
+            if (run_dir / "result.json").exists() or not (run_dir / "log.jsonl").exists() \
+                    or not (run_dir / "log.jsonl").read_text().strip():
+                print(f"[queue] {name}: finished or not started, not exported as partial", flush=True)
+                continue
+            commits = (run_dir / COMMIT_FILE).read_text().split() if (run_dir / COMMIT_FILE).exists() \
+                else [git_commit()]
+            out = export(name, run_dir, args.export, commits if len(commits) > 1 else commits[0],
+                         partial=True)
+            print(f"[queue] {name}: partial -> {out}", flush=True)
+        return 0
     if args.copy_from is not None:
         for name, _ in jobs:
             src = args.copy_from / f"{name}.jsonl"

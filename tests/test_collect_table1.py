@@ -24,15 +24,15 @@ collect_table1 = _load("collect_table1")
 table1_queue = _load("table1_queue")
 
 
-def curve(errors, L=20):
+def curve(errors, L=20, seconds_per_epoch=150.0):
     return [{"epoch": e, "effective_epochs": e * max(L, 1), "grad_evals": 469 * e * (L + 1),
-             "test_error": err} for e, err in enumerate(errors, start=1)]
+             "test_error": err, "wall_time": seconds_per_epoch * e} for e, err in enumerate(errors, start=1)]
 
 
 def write_export(folder, name, train, seed, errors, *, data_dir="/somewhere/mnist", commit="abc1234"):
     cfg = TrainConfig.from_dict({**train, "seed": seed, "data_dir": data_dir, "threads": 1}).to_dict()
     L = cfg["hparams"].get("L", 0)
-    recs = curve(errors, L)
+    recs = curve(errors, L, 150.0 * (seed + 1))
     best = min(recs, key=lambda r: r["test_error"])
     result = {"seed": seed, "final_error": errors[-1], "best_error": best["test_error"],
               "best_effective_epochs": best["effective_epochs"],
@@ -150,3 +150,35 @@ def test_queue_parsing_and_export_without_machine_paths(tmp_path):
                                      + text.splitlines()[1])
     copied = table1_queue.copy_export(old / "run-a.jsonl", tmp_path / "new")
     assert "/secret" not in copied.read_text() and copied.read_text().splitlines()[1] == text.splitlines()[1]
+
+
+def test_unfinished_runs_form_their_own_cells(runs, tmp_path_factory):
+    sgd = load_cell("lenet", "sgd", "authors")["train"]
+    write_export(runs, "sgd-authors-s1", sgd, 1, [0.8, 0.6, 0.55])
+    path = runs / "sgd-authors-s1.jsonl"
+    lines = path.read_text().splitlines()
+    head = json.loads(lines[0])
+    head["header"].update(result=None, complete=False)
+    path.write_text("\n".join([json.dumps(head), *lines[1:]]) + "\n")
+    cells = collect_table1.collect(runs)
+    done = [c for c in cells if c["optimizer"] == "sgd" and c["complete"]]
+    partial = [c for c in cells if not c["complete"]]
+    assert len(done) == 1 and done[0]["seeds"] == [0]  # the unfinished seed does not enter the finished cell
+    assert len(partial) == 1 and cells[-1] is partial[0]
+    p = partial[0]
+    assert p["variant"] == "authors" and p["final_mean"] is None and p["per_seed_final"] == [0.55]
+    assert p["paper_min"] == 0.55 and p["effective_epochs"] == 3 and p["budget_effective_epochs"] == 100
+    md = collect_table1.markdown(cells)
+    assert "Unfinished runs" in md and "| sgd-authors-s1 | 1 | no | 0.55 | 0.55 @ 3 | 3 / 100 |" in md
+
+
+def test_queue_partial_export(tmp_path):
+    run = tmp_path / "runs" / "run-p"
+    run.mkdir(parents=True)
+    cfg = TrainConfig.from_dict({**load_cell("lenet", "hj")["train"], "data_dir": "/secret/place"}).to_dict()
+    (run / "config.json").write_text(json.dumps(cfg))
+    (run / "log.jsonl").write_text("\n".join(json.dumps(r) for r in curve([0.7, 0.6], L=5)) + "\n")
+    out = table1_queue.export("run-p", run, tmp_path / "exp", "c1", partial=True)
+    head, recs = collect_table1.read_export(out)
+    assert head["complete"] is False and head["result"] is None and len(recs) == 2
+    assert head["config"]["data_dir"] is None
