@@ -286,7 +286,7 @@ def test_missing_closure_is_a_type_error_that_says_what_to_do(cls):
 
 
 def test_registry():
-    assert set(OPTIMIZERS) == {"sgd", "entropy-sgd", "hj", "heat"}
+    assert set(OPTIMIZERS) == {"sgd", "entropy-sgd", "hj", "heat", "elastic-sgd", "parle"}
     model = make_model()
     assert isinstance(create_optimizer("entropy-sgd", model.parameters()), EntropySGD)
     assert isinstance(create_optimizer("Entropy_SGD", model.parameters()), EntropySGD)

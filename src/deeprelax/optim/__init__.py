@@ -1,4 +1,4 @@
-"""Relaxation optimizers for PyTorch, and a string registry for configs and the command line.
+"""Relaxation optimizers for PyTorch, their building blocks, and the registry.
 
 >>> import torch
 >>> from deeprelax.optim import create_optimizer
@@ -13,37 +13,35 @@ from typing import Any
 
 import torch
 
+from deeprelax.optim._relaxation import DivergenceError, RelaxationOptimizer
+from deeprelax.optim.elastic_sgd import ElasticSGD
 from deeprelax.optim.entropy_sgd import EntropySGD
 from deeprelax.optim.heat import Heat
 from deeprelax.optim.hj import HJ
+from deeprelax.optim.parle import Parle
+from deeprelax.optim.registry import REGISTRY, OptimizerInfo, get
+from deeprelax.optim.scoping import scoped
 
-__all__ = ["HJ", "OPTIMIZERS", "EntropySGD", "Heat", "create_optimizer", "inner_steps"]
+__all__ = ["HJ", "OPTIMIZERS", "REGISTRY", "DivergenceError", "ElasticSGD", "EntropySGD", "Heat",
+           "OptimizerInfo", "Parle", "RelaxationOptimizer", "create_optimizer", "get", "inner_steps",
+           "scoped"]
 
-
-def _sgd(params: Iterable[Any], lr: float = 0.1, momentum: float = 0.9, nesterov: bool = True,
-         weight_decay: float = 0.0, dampening: float = 0.0) -> torch.optim.Optimizer:
-    """Plain SGD with (by default) Nesterov momentum 0.9, the paper's baseline: ``torch.optim.SGD``."""
-    return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov,
-                           weight_decay=weight_decay, dampening=dampening)
-
-
-OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "sgd": _sgd,
-    "entropy-sgd": EntropySGD,
-    "heat": Heat,
-    "hj": HJ,
-}
+#: name → factory (the registry's factories; kept for existing callers)
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {k: v.factory for k, v in REGISTRY.items()}
 
 
 def create_optimizer(name: str, params: Iterable[Any], **hparams: Any) -> torch.optim.Optimizer:
-    """Build the optimizer registered under ``name`` (``"sgd"``, ``"entropy-sgd"``, ``"hj"``, ``"heat"``).
+    """Build the optimizer registered under ``name`` (see :data:`REGISTRY`).
 
-    Unknown names and unknown hyperparameters raise ``ValueError``/``TypeError`` naming them.
+    Unknown names raise ``ValueError``; hyperparameters the optimizer does not take raise ``TypeError``
+    naming them (as calling the class would).
     """
-    key = name.lower().replace("_", "-")
-    if key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}")
-    return OPTIMIZERS[key](params, **hparams)
+    info = get(name)
+    unknown = sorted(set(hparams) - set(info.keywords))
+    if unknown:
+        raise TypeError(f"{info.name} got unexpected hyperparameter(s) {unknown}; it takes "
+                        f"{sorted(info.keywords)}")
+    return info.factory(params, **hparams)
 
 
 def inner_steps(optimizer: torch.optim.Optimizer) -> int:

@@ -1,83 +1,74 @@
-"""Machinery shared by the relaxation optimizers (Entropy-SGD, HEAT, HJ; Parle/Elastic-SGD build on it).
+r"""The machinery every relaxation optimizer shares: one outer step as the seeds' algorithm reads.
 
-Every relaxation optimizer has the same two-level structure. One *outer* step at the anchor x:
+One outer step at the anchor x (every parameter group, every replica)::
 
-1. ``closure()`` at x — its loss is what ``step`` returns, its gradient is the plain SGD direction;
-2. an *inner loop* of ``L`` closure calls (each on a fresh minibatch) that estimates a relaxed gradient
-   ``g(x)`` — the gradient of the local entropy f_{1/γ} (Entropy-SGD, HEAT) or of the Moreau envelope (HJ);
-3. the outer update, exactly ``torch.optim.SGD``'s with the relaxed direction in place of the gradient::
+    1. anchor:     loss = closure() at x                  (its gradient is the plain SGD direction)
+    2. estimator:  d = g(x), the relaxed direction         (L more closure calls, each a fresh minibatch)
+                     L = 0       → ∇f(x)                    (plain gradient: the optimizer is SGD)
+                     Langevin    → x − μ_L, μ ≈ ⟨y⟩          (Entropy-SGD, HEAT, Parle)
+                     fixed point → p_L ≈ ∇f(x − p/γ)         (HJ)
+    3. couplings:  d ← d + Σ_c c(x)                         (a list, empty by default; elastic: ρ_t (x − x̄))
+    4. outer:      torch.optim.SGD's update along d          (weight decay, (Nesterov) momentum, lr)
 
-       d = g(x) + wd·x                       (weight decay, if the subclass does not fold it into g)
-       b ← momentum·b + (1 − dampening)·d    (b ← d on the first step)
-       d ← d + momentum·b  if nesterov else  b
-       x ← x − lr·d
+With ``L = 0`` and no coupling the step *is* ``torch.optim.SGD``'s, bit for bit. Each stage is a small piece
+with a single-tensor reference and a ``foreach`` fast path: the estimators in :mod:`.langevin` and
+:mod:`.hj`, the elastic coupling in :mod:`.elastic`, the outer update in :mod:`.outer`. Coefficients are
+scoped by :func:`.scoping.scoped` (γ and ρ grow as c₀(1 + scoping)^t up to their caps, t = the group's
+``outer_steps``, saved in ``state_dict``).
 
-With ``L = 0`` there is no inner loop and ``g(x) = ∇f(x)``: the optimizer *is* SGD with (Nesterov) momentum,
-bit for bit. The coupling γ (PDE time t = 1/γ) is scoped: ``γ_t = min(γ·(1 + scoping)^t, gamma_max)``
-with t the number of outer steps this parameter group has taken (``group["outer_steps"]``, saved in
-``state_dict``).
+Contract with the closure: the optimizer zeroes the gradients before every call (a closure that forgets is
+still right), calls it ``L + 1`` times per step, sets ``optimizer.in_inner_loop`` to ``True`` during the L
+inner calls (so a closure helper can, e.g., freeze BatchNorm statistics there), and restores the anchor
+before re-raising if a call raises (``StopIteration``, ``KeyboardInterrupt``, …). Noise comes from the
+optimizer's own ``torch.Generator`` (seeded by ``seed``, or on first use from the global RNG, and saved in
+``state_dict``), so a trajectory is a function of the optimizer's state alone.
 
-Subclasses implement :meth:`RelaxationOptimizer._relaxed_directions`. Each has a readable single-tensor loop
-(the specification) and a ``foreach`` fast path tested equal to it.
+Mixed precision: ``step(closure, grad_scaler=scaler)`` (or ``scaler.step(opt, closure)``) unscales the
+gradients of every closure call, skips the whole outer step if any call produced an inf/NaN (the anchor is
+restored, the counters do not advance) and reports it to the scaler, whose ``update()`` then runs once per
+outer step.
 """
 
 from __future__ import annotations
 
-import math
+import copy
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import Optimizer, ParamsT
 
+from deeprelax.optim import outer
+from deeprelax.optim._validation import (
+    check_bool,
+    check_cap,
+    check_int,
+    check_nonneg,
+    check_unit_interval,
+)
+from deeprelax.optim.scoping import scoped
+
 Closure = Callable[[], Any]
 
 _CLOSURE_HELP = (
-    "requires a closure: step(closure) where closure() draws a fresh minibatch, zeroes the gradients, "
-    "computes the loss, calls loss.backward() and returns the loss. The optimizer calls it L + 1 times "
-    "per step (once at the anchor, once per inner iteration)."
+    "requires a closure: step(closure) where closure() draws a fresh minibatch, computes the loss, calls "
+    "loss.backward() and returns the loss. The optimizer zeroes the gradients before each call and calls "
+    "it L + 1 times per step (once at the anchor, once per inner iteration); "
+    "deeprelax.optim.minibatch_closure builds one from a DataLoader."
 )
 
-
-# ----------------------------------------------------------------------------------------------------------
-# validation: one place, ValueError naming the argument
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
+# hyperparameters of torch.optim optimizers that none of ours takes: their presence in a state_dict means it
+# is another optimizer's
+_TORCH_ONLY_KEYS = {"maximize", "differentiable", "fused", "capturable", "betas", "eps", "amsgrad",
+                    "initial_accumulator_value", "lr_decay", "alpha_rmsprop", "centered", "history_size",
+                    "tolerance_grad", "tolerance_change", "line_search_fn", "max_iter", "max_eval"}
 
 
-def check_nonneg(name: str, value: Any) -> None:
-    if _number(name, value) < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-
-
-def check_positive(name: str, value: Any) -> None:
-    if _number(name, value) <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-
-
-def check_unit_interval(name: str, value: Any) -> None:
-    """0 <= value < 1."""
-    v = _number(name, value)
-    if not 0.0 <= v < 1.0:
-        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
-
-
-def check_int(name: str, value: Any, minimum: int = 0) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
+class DivergenceError(FloatingPointError):
+    """An inner loop produced non-finite values; the parameters were restored to the anchor."""
 
 
 @dataclass
@@ -89,25 +80,127 @@ class Participants:
     grads: list[Tensor]
 
 
-class RelaxationOptimizer(Optimizer):
-    """Base class: validation, γ-scoping, the anchor evaluation and the outer (Nesterov-)momentum update.
+class _SkipStep(Exception):
+    """Internal: a closure call under a GradScaler produced inf/NaN gradients."""
 
-    Subclasses set ``_fold_weight_decay = True`` when their relaxed direction already contains ``wd·x``
-    (HJ), so the outer update does not add it a second time.
+
+class _AmpScaling:
+    """Unscales the gradients of each closure call and records inf/NaN, as ``GradScaler.unscale_`` does."""
+
+    def __init__(self, scaler: Any) -> None:
+        self.scaler = scaler
+        self.found: dict[torch.device, Tensor] = {}
+
+    def unscale(self, optimizer: Optimizer) -> None:
+        scale = self.scaler._scale
+        if scale is None:
+            raise RuntimeError("GradScaler has no scale yet: the closure must call "
+                               "scaler.scale(loss).backward()")
+        by_device: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    by_device.setdefault((p.grad.device, p.grad.dtype), []).append(p.grad)
+        inv = scale.double().reciprocal().float()
+        for (device, _), grads in by_device.items():
+            found = self.found.setdefault(device, torch.zeros(1, device=device))
+            torch._amp_foreach_non_finite_check_and_unscale_(grads, found, inv.to(device))
+        if any(float(f.sum()) > 0 for f in self.found.values()):
+            raise _SkipStep
+
+    def report(self, optimizer: Optimizer) -> None:
+        """Hand the inf/NaN flags to the scaler so that ``scaler.update()`` backs off or grows once."""
+        from torch.amp.grad_scaler import OptState
+
+        if not self.found:
+            device = self.scaler._scale.device if self.scaler._scale is not None else torch.device("cpu")
+            self.found[device] = torch.zeros(1, device=device)
+        state = self.scaler._per_optimizer_states[id(optimizer)]
+        state["found_inf_per_device"] = dict(self.found)
+        state["stage"] = OptState.STEPPED
+
+
+class NoiseRNG:
+    """The optimizer's own random stream: one ``torch.Generator`` per device, seeded from (seed, replica).
+
+    ``seed = None`` draws a seed from the global torch RNG on first use, so ``torch.manual_seed`` before
+    training still fixes the run while the optimizer's noise no longer depends on anything drawn later.
     """
 
-    _fold_weight_decay = False
+    def __init__(self, seed: int | None = None, replica: int = 0) -> None:
+        self.seed, self.replica = seed, replica
+        self._generators: dict[str, torch.Generator] = {}
 
-    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
+    def generator(self, device: torch.device) -> torch.Generator:
+        key = str(device)
+        if key not in self._generators:
+            if self.seed is None:
+                self.seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))
+            mixed = (self.seed * 0x9E3779B97F4A7C15 + 0xBF58476D1CE4E5B9 * (self.replica + 1)
+                     + (device.index or 0)) % (2**63)
+            self._generators[key] = torch.Generator(device=device).manual_seed(mixed)
+        return self._generators[key]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seed": self.seed, "replica": self.replica,
+                "states": {k: g.get_state() for k, g in self._generators.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.seed, self.replica = state.get("seed"), int(state.get("replica", self.replica))
+        self._generators = {}
+        for key, st in state.get("states", {}).items():
+            g = torch.Generator(device=torch.device(key))
+            g.set_state(st.cpu() if isinstance(st, Tensor) else torch.tensor(st, dtype=torch.uint8))
+            self._generators[key] = g
+
+
+class RelaxationOptimizer(Optimizer):
+    """Base class: schema, validation, scoping, the four-stage step, state that survives ``state_dict``.
+
+    A subclass declares its hyperparameters as keyword arguments of ``__init__`` (their defaults are the
+    schema, :attr:`hyperparameters`, which ``__setstate__`` uses to fill keys missing from an older
+    checkpoint), extends :meth:`_validate_group`, and implements :meth:`_estimate`. Subclasses set
+    ``_fold_weight_decay = True`` when their direction already contains ``wd·x`` (HJ).
+    """
+
+    _fold_weight_decay: ClassVar[bool] = False
+    #: constructor keywords that are options of the optimizer object, not per-group hyperparameters
+    _object_options: ClassVar[tuple[str, ...]] = ("seed", "process_group")
+    #: the hyperparameter schema: name → default (filled in from ``__init__``'s signature)
+    hyperparameters: ClassVar[dict[str, Any]] = {}
+    #: per-optimizer diagnostic state saved in ``state_dict`` (name → initial value)
+    _diagnostic_defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            sig = inspect.signature(cls.__init__)
+            cls.hyperparameters = {
+                n: p.default for n, p in sig.parameters.items()
+                if n not in ("self", "params", *cls._object_options)
+                and p.default is not inspect.Parameter.empty
+            }
+
+    def __init__(self, params: ParamsT, defaults: dict[str, Any], *, seed: int | None = None,
+                 replica: int = 0) -> None:
+        if params is None or isinstance(params, (str, bytes)):
+            raise TypeError(f"params must be an iterable of Tensors or dicts, got {params!r}")
+        if seed is not None:
+            check_int("seed", seed, minimum=0)
         defaults = dict(defaults, outer_steps=0)
+        self._validate_group(dict(defaults))  # hyperparameters first, with their own names in the message
+        self.in_inner_loop = False
+        self._diagnostics = copy.deepcopy(self._diagnostic_defaults)
+        self._rng = NoiseRNG(seed, replica)
+        self._couplings: list[Any] = []
         super().__init__(params, defaults)
 
     # -- hyperparameters ---------------------------------------------------------------------------------
     def _validate_group(self, group: dict[str, Any]) -> None:
         """Check a parameter group's hyperparameters; subclasses extend it (call super)."""
-        check_nonneg("lr", group["lr"])
-        check_nonneg("momentum", group["momentum"])
-        check_nonneg("dampening", group["dampening"])
+        check_nonneg("lr", group["lr"], tensor_ok=True)
+        check_unit_interval("momentum", group["momentum"])
+        check_unit_interval("dampening", group["dampening"])
         check_bool("nesterov", group["nesterov"])
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError(
@@ -117,46 +210,60 @@ class RelaxationOptimizer(Optimizer):
             )
         check_nonneg("weight_decay", group["weight_decay"])
         check_int("L", group["L"], minimum=0)
-        check_nonneg("gamma", group["gamma"])
-        check_nonneg("scoping", group["scoping"])
-        if group["gamma_max"] is not None:
-            check_nonneg("gamma_max", group["gamma_max"])
-            if group["gamma_max"] < group["gamma"]:
-                raise ValueError(f"gamma_max must be >= gamma, got gamma_max={group['gamma_max']!r} "
-                                 f"< gamma={group['gamma']!r}")
+        check_unit_interval("scoping", group["scoping"])
+        for name in ("gamma", "rho"):
+            if name in group:
+                check_nonneg(name, group[name])
+                check_cap(f"{name}_max", group.get(f"{name}_max"), name, group[name])
         if group["foreach"] is not None:
             check_bool("foreach", group["foreach"])
         check_int("outer_steps", group["outer_steps"], minimum=0)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        super().add_param_group(param_group)
-        group = self.param_groups[-1]
-        self._validate_group(group)
-        Ls = {g["L"] for g in self.param_groups}
+        """As ``Optimizer.add_param_group``, but a group with an invalid value is never installed."""
+        probe = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}}
+        self._validate_group(probe)
+        Ls = {g["L"] for g in self.param_groups} | {probe["L"]}
         if len(Ls) > 1:
             raise ValueError(
                 f"L must be the same in every parameter group (one closure call evaluates all of them), "
                 f"got {sorted(Ls)}"
             )
+        super().add_param_group(param_group)
+
+    @staticmethod
+    def scoped(group: dict[str, Any], name: str) -> float:
+        """The scoped coefficient ``group[name]`` at the group's outer step (see :mod:`.scoping`)."""
+        return scoped(group, name)
 
     @staticmethod
     def gamma_at(group: dict[str, Any]) -> float:
         """The scoped coupling γ_t = min(γ·(1 + scoping)^t, gamma_max), t = outer steps taken."""
-        g = group["gamma"] * (1.0 + group["scoping"]) ** group["outer_steps"]
-        if group["gamma_max"] is not None:
-            g = min(g, group["gamma_max"])
-        return g
+        return scoped(group, "gamma")
 
     @property
     def gammas(self) -> list[float]:
-        """Current γ_t of every parameter group."""
-        return [self.gamma_at(g) for g in self.param_groups]
+        """Current γ_t of every parameter group (0 for optimizers without γ)."""
+        return [scoped(g, "gamma") if "gamma" in g else 0.0 for g in self.param_groups]
+
+    @property
+    def inner_steps(self) -> int:
+        """L: closure calls per step are ``L + 1``."""
+        return int(self.param_groups[0]["L"])
 
     # -- the step ----------------------------------------------------------------------------------------
-    @staticmethod
-    def _call(closure: Closure) -> Any:
-        with torch.enable_grad():
-            return closure()
+    def _evaluate(self, closure: Closure, *, inner: bool, amp: _AmpScaling | None = None) -> Any:
+        """One closure call: zero the gradients, call it (inner-loop flag set), unscale under a GradScaler."""
+        self.zero_grad(set_to_none=True)
+        self.in_inner_loop = inner
+        try:
+            with torch.enable_grad():
+                loss = closure()
+        finally:
+            self.in_inner_loop = False
+        if amp is not None:
+            amp.unscale(self)
+        return loss
 
     def _participants(self) -> list[Participants]:
         out = []
@@ -180,84 +287,175 @@ class RelaxationOptimizer(Optimizer):
         return bool(params) and all(p.device.type != "cpu" for p in params)
 
     @torch.no_grad()
-    def step(self, closure: Closure | None = None) -> Any:  # type: ignore[override]
-        """One outer step: ``L + 1`` closure calls, then the momentum update along the relaxed direction.
+    def step(self, closure: Closure | None = None, *, grad_scaler: Any = None) -> Any:  # type: ignore[override]
+        """One outer step: anchor closure → estimator → couplings → outer update.
 
         Returns the loss of the first closure call (at the anchor, before the step).
         """
         if closure is None or not callable(closure):
             raise TypeError(f"{type(self).__name__}.step() {_CLOSURE_HELP}")
-        loss = self._call(closure)
-        parts = self._participants()
-        directions = self._relaxed_directions(parts, closure, self.param_groups[0]["L"])
+        amp = _AmpScaling(grad_scaler) if grad_scaler is not None and grad_scaler.is_enabled() else None
+        L = self.param_groups[0]["L"]
+        handles = [c.begin(self) for c in self._couplings]  # e.g. start the all-reduce of the anchors
+        anchors: list[list[Tensor]] | None = None
+        parts: list[Participants] = []
+        try:
+            loss = self._evaluate(closure, inner=False, amp=amp)
+            parts = self._participants()
+            if L > 0:
+                anchors = [[x.detach().clone() for x in pt.params] for pt in parts]
+            directions = self._estimate(parts, anchors, closure, L, amp)
+        except _SkipStep:
+            self._restore(parts, anchors)
+            for c, h in zip(self._couplings, handles):
+                c.abandon(self, h)
+            amp.report(self)  # type: ignore[union-attr]
+            return loss
+        except BaseException:
+            if anchors is not None:
+                self._restore(parts, anchors)
+            for c, h in zip(self._couplings, handles):
+                c.abandon(self, h)
+            raise
+        for c, h in zip(self._couplings, handles):
+            directions = c.apply(self, parts, directions, h)
         for pt, dirs in zip(parts, directions):
             self._outer_update(pt, dirs)
-            pt.group["outer_steps"] += 1
+        for group in self.param_groups:
+            group["outer_steps"] += 1
+        if amp is not None:
+            amp.report(self)
         return loss
 
-    def _relaxed_directions(self, parts: list[Participants], closure: Closure, L: int) -> list[list[Tensor]]:
-        """Run the L inner closure calls and return, per group, the relaxed directions g(x).
+    @staticmethod
+    def _restore(parts: list[Participants], anchors: list[list[Tensor]] | None) -> None:
+        if anchors is None:
+            return
+        for pt, x0 in zip(parts, anchors):
+            for x, a in zip(pt.params, x0):
+                x.copy_(a)
 
-        On return every parameter holds its anchor value x again.
+    def _inner_call(self, closure: Closure, amp: _AmpScaling | None) -> Any:
+        return self._evaluate(closure, inner=True, amp=amp)
+
+    def _estimate(self, parts: list[Participants], anchors: list[list[Tensor]] | None, closure: Closure,
+                  L: int, amp: _AmpScaling | None) -> list[list[Tensor]]:
+        """The estimator stage: run the L inner closure calls and return, per group, the direction g(x).
+
+        The default is the plain gradient (the L = 0 case of every optimizer). On return every parameter
+        holds its anchor value x again (the base class restores it if a call raises).
         """
-        raise NotImplementedError
+        return [list(pt.grads) for pt in parts]
 
     # -- outer update: torch.optim.SGD's, with the relaxed direction in place of the gradient ------------
     def _outer_update(self, pt: Participants, directions: list[Tensor]) -> None:
         group = pt.group
         wd = 0.0 if self._fold_weight_decay else group["weight_decay"]
-        bufs = [self.state[p].get("momentum_buffer") for p in pt.params]
-        kw = dict(lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
+        momentum = group["momentum"]
+        bufs = [self.state[p].get("momentum_buffer") for p in pt.params] if momentum != 0 else \
+            [None] * len(pt.params)
+        kw = dict(lr=group["lr"], momentum=momentum, dampening=group["dampening"],
                   nesterov=group["nesterov"], weight_decay=wd)
-        if self._use_foreach(group, pt.params):
-            _sgd_foreach(pt.params, directions, bufs, **kw)
-        else:
-            _sgd_single(pt.params, directions, bufs, **kw)
-        if group["momentum"] != 0:
+        kernel = outer.sgd_foreach if self._use_foreach(group, pt.params) else outer.sgd_single
+        kernel(pt.params, directions, bufs, **kw)
+        if momentum != 0:
             for p, b in zip(pt.params, bufs):
                 self.state[p]["momentum_buffer"] = b
 
+    def _check_replicas_agree(self, process_group: Any) -> None:
+        """One collective at construction: every rank has the same hyperparameters and parameter shapes."""
+        from deeprelax import distributed
 
-def momentum_single(d: Tensor, buf: Tensor | None, momentum: float, dampening: float,
-                    nesterov: bool) -> tuple[Tensor, Tensor]:
-    """b ← momentum·b + (1 − dampening)·d (b ← d the first time); returns (d + momentum·b or b, b)."""
-    if buf is None:
-        buf = d.detach().clone()
-    else:
-        buf.mul_(momentum).add_(d, alpha=1 - dampening)
-    return (d.add(buf, alpha=momentum) if nesterov else buf), buf
+        def plain(v: Any) -> Any:
+            if isinstance(v, Tensor):
+                return v.item()
+            return v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
 
+        summary = {
+            "optimizer": type(self).__name__,
+            "param_groups": [{k: plain(v) for k, v in g.items() if k != "params"} for g in self.param_groups],
+            "parameters": [[list(p.shape), str(p.dtype)] for g in self.param_groups for p in g["params"]],
+        }
+        distributed.check_same(summary, process_group, what="optimizer configuration")
 
-def momentum_foreach(ds: list[Tensor], bufs: list[Tensor | None], momentum: float, dampening: float,
-                     nesterov: bool) -> list[Tensor]:
-    """:func:`momentum_single` over lists (``torch._foreach_*`` kernels); updates ``bufs`` in place."""
-    if all(b is not None for b in bufs):
-        torch._foreach_mul_(bufs, momentum)
-        torch._foreach_add_(bufs, ds, alpha=1 - dampening)
-    else:
-        for i, d in enumerate(ds):
-            _, bufs[i] = momentum_single(d, bufs[i], momentum, dampening, nesterov=False)
-    return torch._foreach_add(ds, bufs, alpha=momentum) if nesterov else list(bufs)
+    # -- state ---------------------------------------------------------------------------------------------
+    def noise_generator(self, device: torch.device) -> torch.Generator:
+        """The optimizer's generator for ``device`` (created and seeded on first use)."""
+        return self._rng.generator(device)
 
+    def state_dict(self) -> dict[str, Any]:
+        sd = super().state_dict()
+        sd["deeprelax"] = {"optimizer": type(self).__name__, "diagnostics": copy.deepcopy(self._diagnostics),
+                           "rng": self._rng.state_dict(),
+                           "couplings": [c.state_dict() for c in self._couplings]}
+        return sd
 
-def _sgd_single(params: list[Tensor], directions: list[Tensor], bufs: list[Tensor | None], *, lr: float,
-                momentum: float, dampening: float, nesterov: bool, weight_decay: float) -> None:
-    """Reference: the SGD update of ``torch.optim.SGD`` (single-tensor), direction d in place of ∇f."""
-    for i, (x, d) in enumerate(zip(params, directions)):
-        if weight_decay != 0:
-            d = d.add(x, alpha=weight_decay)
-        if momentum != 0:
-            d, bufs[i] = momentum_single(d, bufs[i], momentum, dampening, nesterov)
-        x.add_(d, alpha=-lr)
+    def _foreign_keys(self) -> set[str]:
+        """Hyperparameter names other optimizers take and this one does not."""
+        names: set[str] = set(_TORCH_ONLY_KEYS)
+        todo = list(RelaxationOptimizer.__subclasses__())
+        while todo:
+            cls = todo.pop()
+            todo.extend(cls.__subclasses__())
+            names |= set(cls.hyperparameters)
+        return names - set(self.hyperparameters) - {"outer_steps", "params", "param_names"}
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state written by ``state_dict``, after validating it with the constructor's checks.
 
-def _sgd_foreach(params: list[Tensor], directions: list[Tensor], bufs: list[Tensor | None], *, lr: float,
-                 momentum: float, dampening: float, nesterov: bool, weight_decay: float) -> None:
-    """Fast path of :func:`_sgd_single` with ``torch._foreach_*`` kernels (same arithmetic, same order)."""
-    if not params:
-        return
-    if weight_decay != 0:
-        directions = torch._foreach_add(directions, params, alpha=weight_decay)
-    if momentum != 0:
-        directions = momentum_foreach(directions, bufs, momentum, dampening, nesterov)
-    torch._foreach_add_(params, directions, alpha=-lr)
+        Refused (``ValueError`` naming the key), leaving the optimizer unchanged: another optimizer's state,
+        a value the constructor would reject, a group of a different ``L``. Keys missing from an older
+        checkpoint take this class's defaults.
+        """
+        name = type(self).__name__
+        meta = state_dict.get("deeprelax")
+        if meta is not None and meta.get("optimizer") not in (None, name):
+            raise ValueError(f"this state_dict was written by {meta.get('optimizer')}, not {name}")
+        foreign = self._foreign_keys()
+        for i, g in enumerate(state_dict["param_groups"]):
+            bad = sorted(set(g) & foreign)
+            if bad:
+                raise ValueError(f"state_dict param_groups[{i}] has {bad}, which {name} does not take: it is "
+                                 f"another optimizer's state")
+            probe = {**self.hyperparameters, "outer_steps": 0,
+                     **{k: v for k, v in g.items() if k not in ("params", "param_names")}}
+            try:
+                self._validate_group(probe)
+            except ValueError as exc:
+                raise ValueError(f"state_dict param_groups[{i}]: {exc}") from None
+        Ls = {g.get("L", self.hyperparameters.get("L")) for g in state_dict["param_groups"]}
+        if len(Ls) > 1:
+            raise ValueError(f"state_dict has different L in its parameter groups: {sorted(Ls)}")
+        super().load_state_dict(state_dict)
+        if meta is not None:
+            self._diagnostics = {**copy.deepcopy(self._diagnostic_defaults), **meta.get("diagnostics", {})}
+            if "rng" in meta:
+                self._rng.load_state_dict(meta["rng"])
+            for c, cs in zip(self._couplings, meta.get("couplings", [])):
+                c.load_state_dict(cs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.update(_diagnostics=self._diagnostics, _rng_state=self._rng.state_dict(),
+                     _couplings=self._couplings, in_inner_loop=False)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        rng_state = state.pop("_rng_state", None)
+        super().__setstate__(state)
+        for group in self.param_groups:  # a checkpoint of an older release lacks the newer keys
+            for k, v in self.hyperparameters.items():
+                group.setdefault(k, v)
+            group.setdefault("outer_steps", 0)
+        for k, v in self.hyperparameters.items():
+            self.defaults.setdefault(k, v)
+        self.defaults.setdefault("outer_steps", 0)
+        self.__dict__.setdefault("_diagnostics", copy.deepcopy(self._diagnostic_defaults))
+        for k, v in self._diagnostic_defaults.items():
+            self._diagnostics.setdefault(k, copy.deepcopy(v))
+        self.__dict__.setdefault("_couplings", [])
+        self.__dict__.setdefault("in_inner_loop", False)
+        if "_rng" not in self.__dict__:
+            self._rng = NoiseRNG()
+        if rng_state is not None:
+            self._rng.load_state_dict(rng_state)

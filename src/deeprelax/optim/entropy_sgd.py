@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from deeprelax.optim._relaxation import check_unit_interval
+from deeprelax.optim._validation import check_unit_interval
 from deeprelax.optim.langevin import LangevinRelaxation
 
 
@@ -37,29 +38,34 @@ class EntropySGD(LangevinRelaxation):
 
     Args:
         params: parameters or parameter groups (each group may override any keyword below except ``L``).
-        lr: outer learning rate (the authors use ≈ 1 for the first epochs, since γ is absorbed into it).
+        lr: outer learning rate (the authors use ≈ 1 for the first epochs, since γ is absorbed into it); a
+            float or a one-element tensor.
         momentum, nesterov, dampening, weight_decay: outer update, as ``torch.optim.SGD``.
         L: inner Langevin steps per outer step (closure calls per step = L + 1).
         inner_lr: inner step size η'.
-        gamma: coupling γ (PDE time 1/γ; larger γ = less smoothing).
+        gamma: coupling γ (PDE time 1/γ; larger γ = less smoothing). Default: the paper's MNIST 1e-4.
         scoping: γ grows as γ(1 + scoping)^t with the outer step count t.
         gamma_max: optional cap on the scoped γ.
         noise: thermal noise ε of the Langevin loop; inverse temperature β = 1/ε².
         alpha: running-mean weight, μ ← α μ + (1 − α) y.
-        inner_momentum, inner_nesterov: optional momentum on the inner loss gradient.
+        inner_momentum, inner_nesterov: optional momentum in the inner loop, reset every outer step.
+        inner_momentum_on: ``"gradient"`` (on ∇f + wd·y only, the Lua / PyTorch-port convention) or
+            ``"step"`` (on the whole inner step, the ``hamilton-jacobi`` code's convention).
+        divergence_factor: warn when the inner iterate ends farther than ``divergence_factor·L`` times its
+            first step from the anchor.
         foreach: use the ``torch._foreach`` fast path (default: on accelerators only).
+        seed: seed of the optimizer's own noise generator (default: drawn from the global RNG on first use).
     """
 
-    def __init__(self, params: ParamsT, lr: float = 1.0, *, momentum: float = 0.9, nesterov: bool = True,
-                 dampening: float = 0.0, weight_decay: float = 0.0, L: int = 20, inner_lr: float = 0.1,
-                 gamma: float = 0.03, scoping: float = 1e-3, gamma_max: float | None = None,
-                 noise: float = 1e-4, alpha: float = 0.75, inner_momentum: float = 0.0,
-                 inner_nesterov: bool = False, foreach: bool | None = None) -> None:
-        defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, dampening=dampening,
-                        weight_decay=weight_decay, L=L, inner_lr=inner_lr, gamma=gamma, scoping=scoping,
-                        gamma_max=gamma_max, noise=noise, alpha=alpha, inner_momentum=inner_momentum,
-                        inner_nesterov=inner_nesterov, foreach=foreach)
-        super().__init__(params, defaults)
+    def __init__(self, params: ParamsT, lr: float | Tensor = 1.0, *, momentum: float = 0.9,
+                 nesterov: bool = True, dampening: float = 0.0, weight_decay: float = 0.0, L: int = 20,
+                 inner_lr: float = 0.1, gamma: float = 1e-4, scoping: float = 1e-3,
+                 gamma_max: float | None = None, noise: float = 1e-4, alpha: float = 0.75,
+                 inner_momentum: float = 0.0, inner_nesterov: bool = False,
+                 inner_momentum_on: str = "gradient", divergence_factor: float = 10.0,
+                 foreach: bool | None = None, seed: int | None = None) -> None:
+        hp = {k: v for k, v in locals().items() if k in EntropySGD.hyperparameters}
+        super().__init__(params, hp, seed=seed)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         super()._validate_group(group)

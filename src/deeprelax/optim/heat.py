@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
 from deeprelax.optim.langevin import LangevinRelaxation
@@ -26,16 +27,15 @@ class Heat(LangevinRelaxation):
     Keyword arguments are those of :class:`deeprelax.optim.EntropySGD` without ``alpha``.
     """
 
-    def __init__(self, params: ParamsT, lr: float = 1.0, *, momentum: float = 0.9, nesterov: bool = True,
-                 dampening: float = 0.0, weight_decay: float = 0.0, L: int = 20, inner_lr: float = 0.1,
-                 gamma: float = 0.03, scoping: float = 1e-3, gamma_max: float | None = None,
-                 noise: float = 1e-4, inner_momentum: float = 0.0, inner_nesterov: bool = False,
-                 foreach: bool | None = None) -> None:
-        defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, dampening=dampening,
-                        weight_decay=weight_decay, L=L, inner_lr=inner_lr, gamma=gamma, scoping=scoping,
-                        gamma_max=gamma_max, noise=noise, inner_momentum=inner_momentum,
-                        inner_nesterov=inner_nesterov, foreach=foreach)
-        super().__init__(params, defaults)
+    def __init__(self, params: ParamsT, lr: float | Tensor = 1.0, *, momentum: float = 0.9,
+                 nesterov: bool = True, dampening: float = 0.0, weight_decay: float = 0.0, L: int = 20,
+                 inner_lr: float = 0.1, gamma: float = 1e-4, scoping: float = 1e-3,
+                 gamma_max: float | None = None, noise: float = 1e-4, inner_momentum: float = 0.0,
+                 inner_nesterov: bool = False, inner_momentum_on: str = "gradient",
+                 divergence_factor: float = 10.0, foreach: bool | None = None,
+                 seed: int | None = None) -> None:
+        hp = {k: v for k, v in locals().items() if k in Heat.hyperparameters}
+        super().__init__(params, hp, seed=seed)
 
     def _mean_weight(self, group: dict[str, Any], k: int) -> float:
         return k / (k + 1)
