@@ -130,6 +130,8 @@ def main() -> int:
     ap.add_argument("--copy-from", type=Path, default=None,
                     help="only copy the queue's finished exports from this folder (paths removed)")
     ap.add_argument("--partial", action="store_true", help="only export the unfinished runs as they stand")
+    ap.add_argument("--commit", default=None,
+                    help="with --partial: commit of a run without RUN/commit.txt (default: HEAD here)")
     args = ap.parse_args()
     jobs = parse_queue(args.queue)
     if args.partial:
@@ -140,7 +142,7 @@ def main() -> int:
                 print(f"[queue] {name}: finished or not started, not exported as partial", flush=True)
                 continue
             commits = (run_dir / COMMIT_FILE).read_text().split() if (run_dir / COMMIT_FILE).exists() \
-                else [git_commit()]
+                else [args.commit or git_commit()]
             out = export(name, run_dir, args.export, commits if len(commits) > 1 else commits[0],
                          partial=True)
             print(f"[queue] {name}: partial -> {out}", flush=True)
