@@ -198,7 +198,8 @@ def markdown_row(r: dict[str, Any]) -> str:
         paper_min += f" @ {r['paper_min_effective_epoch']}"
     reached = "–" if r.get("reach_threshold") is None else (
         f"{r['reach_threshold']:.2f} % @ "
-        + ("never" if r["reach_effective_epoch"] is None else str(r["reach_effective_epoch"])))
+        + (str(r["reach_effective_epoch"]) if r["reach_effective_epoch"] is not None
+           else "not yet" if r.get("complete") is False else "never"))
     return (f"| {r['model']} | {COLUMNS.get(r['optimizer'], r['optimizer'])} | {r['variant']} | {n} "
             f"| {fmt_spread(r['final_mean'], r['final_std'], n)} @ {r['effective_epochs']} | {paper_min} "
             f"| {r['paper_value']:.2f} ± {r['paper_std']:.2f} @ {r['paper_effective_epochs']} | {reached} "
