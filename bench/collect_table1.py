@@ -155,7 +155,7 @@ def dumps(cells: list[dict[str, Any]]) -> str:
 def markdown(cells: list[dict[str, Any]]) -> str:
     rows = [{**c, "wall_time_mean": sum(c["wall_time_s"]) / len(c["wall_time_s"])} for c in cells]
     done = [r for r in rows if r["complete"]]
-    out = [markdown_table(done), SELECTION_NOTE, ""]
+    out = [markdown_table(done) if done else "No run has finished.\n", SELECTION_NOTE, ""]
     partial = [r for r in rows if not r["complete"]]
     if partial:
         out += ["Unfinished runs, exported as they stood (no final reading; the paper's reading over the "
