@@ -1,5 +1,5 @@
-"""Table-1 cells: the shipped configs (the paper's numbers and budgets), aggregation over seeds, the
-runner and the CLI."""
+"""Table-1 cells: the shipped configs (the paper's numbers and budgets, ours and the authors' variants),
+both readings over seeds, the runner and the CLI."""
 
 import json
 import math
@@ -14,7 +14,9 @@ from deeprelax.experiments.table1 import (
     load_cell,
     markdown_table,
     mean_std,
+    read_log,
     run_cell,
+    variants_of,
 )
 from deeprelax.experiments.train import TrainConfig
 
@@ -44,12 +46,52 @@ def test_cell_config_matches_the_paper_budget(model, opt):
     assert doc["notes"]
 
 
-@pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("opt", ["entropy-sgd", "heat"])
-def test_scoped_gamma_stays_inside_the_langevin_stability_line(model, opt):
+AUTHORS_CELLS = [(m, o) for m in ("lenet", "mnistfc") for o in OPTIMIZERS if "authors" in variants_of(m, o)]
+
+
+@pytest.mark.parametrize(("model", "opt"), AUTHORS_CELLS)
+def test_authors_variant_runs_at_least_the_paper_budget(model, opt):
+    ours, doc = load_cell(model, opt), load_cell(model, opt, "authors")
+    cfg = TrainConfig.from_dict(doc["train"])
+    assert doc["paper"] == ours["paper"] and doc["variant"] == "authors" and doc["notes"]
+    assert cfg.epochs * max(cfg.hparams.get("L", 0), 1) >= doc["paper"]["effective_epochs"]  # E is read off
+    assert (cfg.model, cfg.optimizer, cfg.batch_size, cfg.sampling, cfg.data) == \
+        (model, opt, 128, "replacement", "mnist")
+    if model == "lenet":
+        assert cfg.model_options["dropout"] == 0.25  # hard-coded in the Table-1 code's models.py
+
+
+def test_authors_variants_shipped():
+    assert AUTHORS_CELLS == [("lenet", "sgd"), ("lenet", "entropy-sgd"), ("lenet", "hj"), ("lenet", "heat"),
+                             ("mnistfc", "sgd"), ("mnistfc", "entropy-sgd")]
+    with pytest.raises(ValueError, match="no 'authors' variant for mnistfc/hj"):
+        load_cell("mnistfc", "hj", "authors")
+    with pytest.raises(ValueError, match="variant"):
+        load_cell("lenet", "sgd", "theirs")
+
+
+def test_authors_entropy_sgd_is_the_lua_procedure():
+    for model, epochs in (("lenet", 5), ("mnistfc", 6)):
+        t = load_cell(model, "entropy-sgd", "authors")["train"]
+        h = t["hparams"]
+        assert (h["momentum"], h["inner_momentum"], h["inner_nesterov"]) == (0.0, 0.9, True)
+        # momentum on the loss gradient only, reset at every outer step
+        assert h.get("inner_momentum_on", "gradient") == "gradient"
+        assert t["lr_schedule"] == {"0": 1.0, "2": 0.1} and t["epochs"] == epochs  # never 0.01
+        assert {k: h[k] for k in ("L", "inner_lr", "gamma", "scoping", "noise", "alpha")} == \
+            {"L": 20, "inner_lr": 0.1, "gamma": 1e-4, "scoping": 1e-3, "noise": 1e-4, "alpha": 0.75}
+    assert load_cell("lenet", "sgd", "authors")["train"]["epochs"] == 100
+    assert load_cell("mnistfc", "sgd", "authors")["train"]["epochs"] == 200
+
+
+STABILITY_CELLS = [(m, o, v) for m in MODELS for o in ("entropy-sgd", "heat") for v in variants_of(m, o)]
+
+
+@pytest.mark.parametrize(("model", "opt", "variant"), STABILITY_CELLS)
+def test_scoped_gamma_stays_inside_the_langevin_stability_line(model, opt, variant):
     # the inner loop is unstable once inner_lr·(γ_t + wd) >= 2; γ_t = min(γ(1 + scoping)^t, gamma_max)
     # must stay below that line for the whole budget (uncapped, mnistfc HEAT crossed it and diverged)
-    cfg = TrainConfig.from_dict(load_cell(model, opt)["train"])
+    cfg = TrainConfig.from_dict(load_cell(model, opt, variant)["train"])
     h = cfg.hparams
     n_train = 50_000 if model == "allcnn" else 60_000
     steps = cfg.epochs * math.ceil(n_train / cfg.batch_size)
@@ -78,15 +120,20 @@ def test_mean_std_and_aggregate():
     assert s == pytest.approx(0.1)  # sample std (ddof = 1)
     assert mean_std([0.42]) == (0.42, 0.0)
     doc = load_cell("lenet", "hj")
-    summaries = [{"seed": k, "final_error": e, "best_error": e - 0.05, "effective_epochs": 70,
+    summaries = [{"seed": k, "final_error": e, "best_error": e - 0.05, "effective_epochs": 15,
                   "grad_evals": 9, "wall_time": 60.0 * (k + 1), "data": "mnist"}
                  for k, e in enumerate([0.55, 0.45])]
-    row = aggregate(doc, summaries)
-    assert row["final_error_mean"] == pytest.approx(0.5)
-    assert row["final_error_std"] == pytest.approx(0.0707107)
-    assert row["wall_time_mean"] == 90.0
+    # mean curve 0.65, 0.50, 0.50: minimum 0.50 first at epoch 2 (10 effective epochs), std 0.07 there
+    curves = [[{"epoch": e + 1, "effective_epochs": 5 * (e + 1), "test_error": x} for e, x in enumerate(c)]
+              for c in ([0.70, 0.45, 0.55], [0.60, 0.55, 0.45])]
+    row = aggregate(doc, summaries, curves)
+    assert row["final_mean"] == pytest.approx(0.5) and row["final_std"] == pytest.approx(0.0707107)
+    assert row["paper_min"] == pytest.approx(0.5) and row["paper_min_effective_epoch"] == 10
+    assert row["paper_min_std"] == pytest.approx(0.0707107) and row["reach_effective_epoch"] == 10
+    assert row["wall_time_mean"] == 90.0 and row["paper_value"] == 0.5 and row["variant"] == "ours"
     line = markdown_table([row]).splitlines()[-1]
-    assert line == "| lenet | HJ | 2 | 0.50 ± 0.07 @ 70 | 0.45 ± 0.07 | 0.50 ± 0.01 @ 70 | 1.5 min |"
+    assert line == ("| lenet | HJ | ours | 2 | 0.50 ± 0.07 @ 15 | 0.50 ± 0.07 @ 10 | 0.50 ± 0.01 @ 70 "
+                    "| 0.60 % @ 10 | 1.5 min |")
 
 
 def test_unknown_cell():
@@ -104,8 +151,12 @@ def test_run_cell_smoke_and_reuse_of_finished_seeds(tmp_path):
     assert row["seeds"] == [0, 1] and row["effective_epochs"] == 5 and row["grad_evals"] == 12
     assert json.loads((tmp_path / "row.json").read_text()) == row
     assert (tmp_path / "row.md").read_text().startswith("| model |")
-    finals = [json.loads((tmp_path / f"seed{k}" / "result.json").read_text())["final_error"] for k in (0, 1)]
-    assert row["final_error_mean"] == pytest.approx(sum(finals) / 2)
+    res = [json.loads((tmp_path / f"seed{k}" / "result.json").read_text()) for k in (0, 1)]
+    assert row["final_mean"] == pytest.approx(sum(r["final_error"] for r in res) / 2)
+    # one epoch per seed: the mean curve has one point, so the paper's reading is the mean of the finals
+    assert row["paper_min"] == pytest.approx(row["final_mean"]) and row["paper_min_effective_epoch"] == 5
+    assert [read_log(tmp_path / f"seed{k}" / "log.jsonl")[-1]["test_error"] for k in (0, 1)] == \
+        [r["final_error"] for r in res]
     logs.clear()
     again = run_cell("lenet", "hj", [0, 1], tmp_path, overrides=over, progress=False, log=logs.append)
     assert again == row and all("finished earlier" in x for x in logs)
@@ -122,6 +173,11 @@ def test_cli_table1(tmp_path, capsys):
                  "--threads", "1", "--no-progress", "--out", str(tmp_path / "cell"),
                  "--table", str(table)]) == 0
     out = capsys.readouterr().out
-    assert "| mnistfc | Entropy-SGD | 1 |" in out and "1.08 ± 0.02 @ 120" in out
-    assert table.read_text().startswith("| mnistfc | Entropy-SGD | 1 |")
+    assert "| mnistfc | Entropy-SGD | ours | 1 |" in out and "1.08 ± 0.02 @ 120" in out
+    assert "selects the epoch on the test set" in out
+    assert table.read_text().startswith("| mnistfc | Entropy-SGD | ours | 1 |")
     assert main(["table1", "--model", "lenet"]) == 2
+    assert main(["table1", "--model", "lenet", "--optimizer", "sgd", "--variant", "authors", "--show"]) == 0
+    shown = capsys.readouterr().out
+    assert "table1-lenet-sgd-authors.json" in shown
+    assert '"epochs": 100' in shown and '"dropout": 0.25' in shown
