@@ -15,21 +15,34 @@ import numpy as np
 from PIL import Image
 
 PAGES = {"home": "index.html", "api-optim": "api/optim/index.html", "api-cluster": "api/cluster/index.html"}
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-         "--virtual-time-budget=8000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--virtual-time-budget=8000",
+]
 
 
 def chromium(*args: str) -> str:
     with tempfile.TemporaryDirectory() as profile:
-        run = subprocess.run(["chromium", *FLAGS, f"--user-data-dir={profile}", *args],
-                             capture_output=True, text=True, timeout=180, check=True)
+        run = subprocess.run(
+            ["chromium", *FLAGS, f"--user-data-dir={profile}", *args],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=True,
+        )
     return run.stdout
 
 
 def check_png(path: Path) -> str:
     img = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
-    ink = float((img < 200).mean())            # share of pixels darker than the white background
+    ink = float((img < 200).mean())  # share of pixels darker than the white background
     levels = len(np.unique(img.astype(np.uint8)))
     if img.std() < 5 or ink < 0.01 or levels < 16:
         raise SystemExit(f"{path}: blank page (std {img.std():.1f}, ink {ink:.2%}, {levels} grey levels)")
@@ -47,8 +60,9 @@ def main() -> None:
         dom = chromium("--dump-dom", url)
         katex = dom.count('class="katex"')
         if katex == 0 or "katex-error" in dom:
-            raise SystemExit(f"{page}: math not rendered ({katex} KaTeX nodes, "
-                             f"{dom.count('katex-error')} KaTeX errors)")
+            raise SystemExit(
+                f"{page}: math not rendered ({katex} KaTeX nodes, {dom.count('katex-error')} KaTeX errors)"
+            )
         print(f"{page}: screenshot {png.name} ({stats}); {katex} formulas typeset")
 
 

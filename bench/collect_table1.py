@@ -59,8 +59,11 @@ def normalized(config: dict[str, Any]) -> dict[str, Any]:
     """The config as it determines the computation: defaults filled in, machine-only fields dropped."""
     cfg = TrainConfig.from_dict({k: v for k, v in config.items() if k not in IGNORED}).to_dict()
     factory = OPTIMIZER_FACTORIES[cfg["optimizer"]]
-    defaults = {name: p.default for name, p in inspect.signature(factory).parameters.items()
-                if p.default is not inspect.Parameter.empty and name != "foreach"}
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(factory).parameters.items()
+        if p.default is not inspect.Parameter.empty and name != "foreach"
+    }
     cfg["hparams"] = {**defaults, **cfg["hparams"]}
     return {k: v for k, v in cfg.items() if k not in IGNORED}
 
@@ -78,12 +81,17 @@ def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def label(model: str, optimizer: str, cfg: dict[str, Any]) -> str:
     """The shipped variant this config is, or its differences from ``ours``."""
     for variant in VARIANTS:
-        if config_path(model, optimizer, variant).exists() and \
-                normalized(load_cell(model, optimizer, variant)["train"]) == cfg:
+        if (
+            config_path(model, optimizer, variant).exists()
+            and normalized(load_cell(model, optimizer, variant)["train"]) == cfg
+        ):
             return variant
     ours, mine = flat(normalized(load_cell(model, optimizer)["train"])), flat(cfg)
-    diffs = [f"{k}={json.dumps(mine.get(k), separators=(',', ':'))}" for k in sorted(set(ours) | set(mine))
-             if ours.get(k) != mine.get(k)]
+    diffs = [
+        f"{k}={json.dumps(mine.get(k), separators=(',', ':'))}"
+        for k in sorted(set(ours) | set(mine))
+        if ours.get(k) != mine.get(k)
+    ]
     return "ours + " + ", ".join(diffs)
 
 
@@ -110,29 +118,42 @@ def collect(runs_dir: Path) -> list[dict[str, Any]]:
             read = readings(model, curves, [h["result"]["final_error"] for h, _ in runs])
         else:  # no final reading for a run that did not reach its budget
             read = {**readings(model, curves), "final_mean": None, "final_std": None}
-        cells.append({
-            "model": model, "optimizer": optimizer, "variant": label(model, optimizer, cfg),
-            "complete": complete, "seeds": seeds, "runs": [h["run"] for h, _ in runs],
-            "commits": sorted({c for h, _ in runs for c in _as_list(h.get("commit"))}),
-            **read,
-            "paper_value": paper["error"], "paper_std": paper["std"],
-            "paper_effective_epochs": paper["effective_epochs"],
-            "budget_effective_epochs": cfg["epochs"] * max(cfg["hparams"].get("L", 0), 1),
-            "effective_epochs": min(c[-1]["effective_epochs"] for c in curves),
-            "per_seed_best": [b["test_error"] for b in bests],
-            "per_seed_best_effective_epoch": [b["effective_epochs"] for b in bests],
-            "wall_time_s": [round(c[-1]["wall_time"], 1) for c in curves],
-            "load_avg_1min_mean": [h.get("machine", {}).get("load_avg_1min_mean") for h, _ in runs],
-        })
+        cells.append(
+            {
+                "model": model,
+                "optimizer": optimizer,
+                "variant": label(model, optimizer, cfg),
+                "complete": complete,
+                "seeds": seeds,
+                "runs": [h["run"] for h, _ in runs],
+                "commits": sorted({c for h, _ in runs for c in _as_list(h.get("commit"))}),
+                **read,
+                "paper_value": paper["error"],
+                "paper_std": paper["std"],
+                "paper_effective_epochs": paper["effective_epochs"],
+                "budget_effective_epochs": cfg["epochs"] * max(cfg["hparams"].get("L", 0), 1),
+                "effective_epochs": min(c[-1]["effective_epochs"] for c in curves),
+                "per_seed_best": [b["test_error"] for b in bests],
+                "per_seed_best_effective_epoch": [b["effective_epochs"] for b in bests],
+                "wall_time_s": [round(c[-1]["wall_time"], 1) for c in curves],
+                "load_avg_1min_mean": [h.get("machine", {}).get("load_avg_1min_mean") for h, _ in runs],
+            }
+        )
         c = cells[-1]
         gap = None if c["paper_min"] is None else abs(c["paper_min"] - c["paper_value"])
         c["paper_min_within_2_paper_std"] = None if gap is None else gap <= 2 * c["paper_std"] + 1e-9
     order = {m: i for i, m in enumerate(("lenet", "mnistfc", "allcnn"))}
     opt_order = {o: i for i, o in enumerate(("entropy-sgd", "hj", "sgd", "heat"))}
     assert set(order) == set(MODELS) and set(opt_order) == set(OPTIMIZERS)
-    cells.sort(key=lambda c: (not c["complete"], order[c["model"]], opt_order[c["optimizer"]],
-                              VARIANTS.index(c["variant"]) if c["variant"] in VARIANTS else len(VARIANTS),
-                              c["variant"]))
+    cells.sort(
+        key=lambda c: (
+            not c["complete"],
+            order[c["model"]],
+            opt_order[c["optimizer"]],
+            VARIANTS.index(c["variant"]) if c["variant"] in VARIANTS else len(VARIANTS),
+            c["variant"],
+        )
+    )
     return cells
 
 
@@ -158,21 +179,29 @@ def markdown(cells: list[dict[str, Any]]) -> str:
     out = [markdown_table(done) if done else "No run has finished.\n", SELECTION_NOTE, ""]
     partial = [r for r in rows if not r["complete"]]
     if partial:
-        out += ["Unfinished runs, exported as they stood (no final reading; the paper's reading over the "
-                "epochs done so far is an upper bound on the whole run's):", "", markdown_table(partial)]
-    out += ["| run | seed | finished | last error (%) | best error (%) @ eff. epoch "
-            "| eff. epochs done / budget | wall time | load (1-min mean) | commit |",
-            "|---|---|---|---|---|---|---|---|---|"]
+        out += [
+            "Unfinished runs, exported as they stood (no final reading; the paper's reading over the "
+            "epochs done so far is an upper bound on the whole run's):",
+            "",
+            markdown_table(partial),
+        ]
+    out += [
+        "| run | seed | finished | last error (%) | best error (%) @ eff. epoch "
+        "| eff. epochs done / budget | wall time | load (1-min mean) | commit |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for c in cells:
         for i, run in enumerate(c["runs"]):
             load = c["load_avg_1min_mean"][i]
             commits = ", ".join(x[:7] for x in c["commits"])
-            out.append(f"| {run} | {c['seeds'][i]} | {'yes' if c['complete'] else 'no'} "
-                       f"| {c['per_seed_final'][i]:.2f} "
-                       f"| {c['per_seed_best'][i]:.2f} @ {c['per_seed_best_effective_epoch'][i]} "
-                       f"| {c['effective_epochs']} / {c['budget_effective_epochs']} "
-                       f"| {c['wall_time_s'][i] / 60:.0f} min "
-                       f"| {'–' if load is None else f'{load:.1f}'} | {commits} |")
+            out.append(
+                f"| {run} | {c['seeds'][i]} | {'yes' if c['complete'] else 'no'} "
+                f"| {c['per_seed_final'][i]:.2f} "
+                f"| {c['per_seed_best'][i]:.2f} @ {c['per_seed_best_effective_epoch'][i]} "
+                f"| {c['effective_epochs']} / {c['budget_effective_epochs']} "
+                f"| {c['wall_time_s'][i] / 60:.0f} min "
+                f"| {'–' if load is None else f'{load:.1f}'} | {commits} |"
+            )
     return "\n".join(out) + "\n"
 
 
@@ -186,8 +215,13 @@ def replace_block(text: str, block: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("runs", type=Path, nargs="?", default=ROOT / "docs" / "table1-runs",
-                    help="folder of exported runs (default: docs/table1-runs of this checkout)")
+    ap.add_argument(
+        "runs",
+        type=Path,
+        nargs="?",
+        default=ROOT / "docs" / "table1-runs",
+        help="folder of exported runs (default: docs/table1-runs of this checkout)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="write the cells here (docs/table1.json)")
     ap.add_argument("--results", type=Path, default=None, help="replace the marked block of this file")
     ap.add_argument("--check", type=Path, default=None, help="exit 1 if this JSON is not what the runs give")

@@ -39,8 +39,10 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     for part, arr in zip(IDX_PARTS, (x_tr[i_tr], y_tr[i_tr], x_te[i_te], y_te[i_te]), strict=True):
         path = write_idx(out / f"mnist-subset-{part}.gz", arr)
-        print(f"{path}  {path.stat().st_size:8d} bytes  shape {arr.shape}  content sha256 "
-              f"{sha256_bytes(encode_idx(arr))}")
+        print(
+            f"{path}  {path.stat().st_size:8d} bytes  shape {arr.shape}  content sha256 "
+            f"{sha256_bytes(encode_idx(arr))}"
+        )
 
 
 if __name__ == "__main__":

@@ -48,8 +48,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(0)
-    pool = [(torch.randn(128, 1, 28, 28, device=device), torch.randint(0, 10, (128,), device=device))
-            for _ in range(32)]
+    pool = [
+        (torch.randn(128, 1, 28, 28, device=device), torch.randint(0, 10, (128,), device=device))
+        for _ in range(32)
+    ]
     L = args.L
     configs = {
         "entropy-sgd": dict(lr=1.0, L=L, gamma=0.03, noise=1e-4),
@@ -57,8 +59,10 @@ def main() -> None:
         "hj": dict(lr=0.1, L=L, gamma=10.0),
     }
     clock = time.perf_counter if args.clock == "wall" else time.process_time
-    print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__} L={L} batch=128 "
-          f"clock={args.clock}")
+    print(
+        f"device={device} threads={torch.get_num_threads()} torch={torch.__version__} L={L} batch=128 "
+        f"clock={args.clock}"
+    )
     model = lenet().to(device)
     nparams = sum(p.numel() for p in model.parameters())
     print(f"LeNet parameters: {nparams}")
@@ -111,8 +115,10 @@ def main() -> None:
     for key, values in direct.items():
         o = statistics.median(own[key])
         ratio = ((L + 1) * c + o) / ((L + 1) * (c + o_sgd))
-        print(f"{key:26s} {o:12.3f} {ratio:8.4f}   {statistics.median(values):8.4f} "
-              f"[{min(values):.4f}, {max(values):.4f}]")
+        print(
+            f"{key:26s} {o:12.3f} {ratio:8.4f}   {statistics.median(values):8.4f} "
+            f"[{min(values):.4f}, {max(values):.4f}]"
+        )
     print("ratio = ((L+1)·closure + own) / ((L+1)·(closure + SGD's own)); direct = measured step-time ratios")
 
 

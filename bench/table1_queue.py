@@ -52,10 +52,16 @@ def parse_queue(path: Path) -> list[tuple[str, list[str]]]:
 def git_commit(cwd: Path | None = None) -> str:
     """HEAD of the checkout in ``cwd``, with ``+dirty`` when tracked files differ from it."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                             cwd=cwd)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True, cwd=cwd).stdout.strip()
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=cwd
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=cwd,
+        ).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -65,8 +71,15 @@ def sanitize_config(config: dict) -> dict:
     return {k: (None if k in MACHINE_FIELDS else v) for k, v in config.items()}
 
 
-def export(name: str, run_dir: Path, dest: Path, commit: str | list[str],
-           machine: dict | None = None, *, partial: bool = False) -> Path:
+def export(
+    name: str,
+    run_dir: Path,
+    dest: Path,
+    commit: str | list[str],
+    machine: dict | None = None,
+    *,
+    partial: bool = False,
+) -> Path:
     """Write ``dest/NAME.jsonl``: a header record (config, commit, result, machine) then the epoch records.
 
     ``partial``: the run has not finished (no ``result.json``); the header says ``"complete": false``.
@@ -74,8 +87,14 @@ def export(name: str, run_dir: Path, dest: Path, commit: str | list[str],
     config = sanitize_config(json.loads((run_dir / "config.json").read_text()))
     result = None if partial else json.loads((run_dir / "result.json").read_text())
     machine = {"platform": platform.platform(), "cpus": os.cpu_count(), **(machine or {})}
-    header = {"run": name, "config": config, "commit": commit, "result": result, "complete": not partial,
-              "machine": machine}
+    header = {
+        "run": name,
+        "config": config,
+        "commit": commit,
+        "result": result,
+        "complete": not partial,
+        "machine": machine,
+    }
     lines = [json.dumps({"header": header})]
     lines += [ln for ln in (run_dir / "log.jsonl").read_text().splitlines() if ln.strip()]
     return _write(dest / f"{name}.jsonl", lines)
@@ -127,43 +146,73 @@ def main() -> int:
     ap.add_argument("--data-dir", default=os.environ.get("DEEPRELAX_DATA"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dry-run", action="store_true", help="print the commands only")
-    ap.add_argument("--copy-from", type=Path, default=None,
-                    help="only copy the queue's finished exports from this folder (paths removed)")
+    ap.add_argument(
+        "--copy-from",
+        type=Path,
+        default=None,
+        help="only copy the queue's finished exports from this folder (paths removed)",
+    )
     ap.add_argument("--partial", action="store_true", help="only export the unfinished runs as they stand")
-    ap.add_argument("--commit", default=None,
-                    help="with --partial: commit of a run without RUN/commit.txt (default: HEAD here)")
+    ap.add_argument(
+        "--commit",
+        default=None,
+        help="with --partial: commit of a run without RUN/commit.txt (default: HEAD here)",
+    )
     args = ap.parse_args()
     jobs = parse_queue(args.queue)
     if args.partial:
         for name, _ in jobs:
             run_dir = args.root / name
-            if (run_dir / "result.json").exists() or not (run_dir / "log.jsonl").exists() \
-                    or not (run_dir / "log.jsonl").read_text().strip():
+            if (
+                (run_dir / "result.json").exists()
+                or not (run_dir / "log.jsonl").exists()
+                or not (run_dir / "log.jsonl").read_text().strip()
+            ):
                 print(f"[queue] {name}: finished or not started, not exported as partial", flush=True)
                 continue
-            commits = (run_dir / COMMIT_FILE).read_text().split() if (run_dir / COMMIT_FILE).exists() \
+            commits = (
+                (run_dir / COMMIT_FILE).read_text().split()
+                if (run_dir / COMMIT_FILE).exists()
                 else [args.commit or git_commit()]
-            out = export(name, run_dir, args.export, commits if len(commits) > 1 else commits[0],
-                         partial=True)
+            )
+            out = export(
+                name, run_dir, args.export, commits if len(commits) > 1 else commits[0], partial=True
+            )
             print(f"[queue] {name}: partial -> {out}", flush=True)
         return 0
     if args.copy_from is not None:
         for name, _ in jobs:
             src = args.copy_from / f"{name}.jsonl"
-            print(f"[queue] {name}: " + (f"copied -> {copy_export(src, args.export)}" if src.exists()
-                                         else "no export yet"), flush=True)
+            print(
+                f"[queue] {name}: "
+                + (f"copied -> {copy_export(src, args.export)}" if src.exists() else "no export yet"),
+                flush=True,
+            )
         return 0
     for name, extra in jobs:
         run_dir = args.root / name
         if (run_dir / "result.json").exists():
             if not (args.export / f"{name}.jsonl").exists():
-                commits = (run_dir / COMMIT_FILE).read_text().split() if (run_dir / COMMIT_FILE).exists() \
+                commits = (
+                    (run_dir / COMMIT_FILE).read_text().split()
+                    if (run_dir / COMMIT_FILE).exists()
                     else [git_commit()]
+                )
                 export(name, run_dir, args.export, commits if len(commits) > 1 else commits[0])
             print(f"[queue] {name}: finished earlier", flush=True)
             continue
-        cmd = [sys.executable, "-m", "deeprelax", "train", *extra, "--out", str(run_dir),
-               "--threads", str(args.threads), "--no-progress"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "deeprelax",
+            "train",
+            *extra,
+            "--out",
+            str(run_dir),
+            "--threads",
+            str(args.threads),
+            "--no-progress",
+        ]
         if args.data_dir:
             cmd += ["--data-dir", args.data_dir]
         if (run_dir / "checkpoint.pt").exists():
@@ -178,9 +227,11 @@ def main() -> int:
         if rc != 0:
             print(f"[queue] {name}: exit {rc}; continuing with the next run", flush=True)
             continue
-        machine = {"load_avg_1min_mean": round(statistics.fmean(loads), 2) if loads else None,
-                   "load_avg_1min_max": max(loads) if loads else None,
-                   "queue_wall_time_s": round(time.time() - started, 1)}
+        machine = {
+            "load_avg_1min_mean": round(statistics.fmean(loads), 2) if loads else None,
+            "load_avg_1min_max": max(loads) if loads else None,
+            "queue_wall_time_s": round(time.time() - started, 1),
+        }
         out = export(name, run_dir, args.export, commits if len(commits) > 1 else commits[0], machine)
         print(f"[queue] {time.strftime('%H:%M:%S')} {name}: done -> {out}", flush=True)
     return 0

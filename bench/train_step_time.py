@@ -34,13 +34,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     data = "mnist" if args.data_dir else "mnist-subset"
     print(f"torch {torch.__version__}, {args.threads} thread(s), data {data}")
-    print(f"{'cell':22s} {'L':>3s} {'s/outer step':>12s} {'s/grad eval':>11s} {'s/eval':>7s} "
-          f"{'steps/epoch':>11s} {'epochs':>6s} {'est. total':>10s}")
+    print(
+        f"{'cell':22s} {'L':>3s} {'s/outer step':>12s} {'s/grad eval':>11s} {'s/eval':>7s} "
+        f"{'steps/epoch':>11s} {'epochs':>6s} {'est. total':>10s}"
+    )
     for model in args.models:
         for opt in args.optimizers:
             doc = load_cell(model, opt)
-            cfg = TrainConfig.from_dict({**doc["train"], "data": data, "data_dir": args.data_dir,
-                                         "threads": args.threads})
+            cfg = TrainConfig.from_dict(
+                {**doc["train"], "data": data, "data_dir": args.data_dir, "threads": args.threads}
+            )
             t = Trainer(cfg, None, progress=False, log=None)
             for i in range(2 + args.steps):
                 if i == 2:
@@ -53,8 +56,11 @@ def main() -> None:
             per_eval = time.perf_counter() - e0
             steps = t.steps_per_epoch
             total = cfg.epochs * (steps * per_step + per_eval)
-            print(f"{model + '/' + opt:22s} {t.L:3d} {per_step:12.3f} {per_grad:11.4f} {per_eval:7.1f} "
-                  f"{steps:11d} {cfg.epochs:6d} {total / 60:8.0f} min", flush=True)
+            print(
+                f"{model + '/' + opt:22s} {t.L:3d} {per_step:12.3f} {per_grad:11.4f} {per_eval:7.1f} "
+                f"{steps:11d} {cfg.epochs:6d} {total / 60:8.0f} min",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ from deeprelax.optim.closures import MinibatchClosure, minibatch_closure
 
 def make_data(n=10, batch=8, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [(torch.randn(batch, 4, generator=g), torch.randint(0, 3, (batch,), generator=g))
-            for _ in range(n)]
+    return [
+        (torch.randn(batch, 4, generator=g), torch.randint(0, 3, (batch,), generator=g)) for _ in range(n)
+    ]
 
 
 def make_model(seed=0, bn=False):
@@ -215,9 +216,11 @@ def anchor_only_stats(data):
     return running_stats(model)
 
 
-@pytest.mark.parametrize("make_opt", [lambda p: FakeRelaxation(p, L=3),
-                                      lambda p: EntropySGD(p, lr=0.1, L=3, gamma=0.05)],
-                         ids=["in_inner_loop-flag", "position-fallback"])
+@pytest.mark.parametrize(
+    "make_opt",
+    [lambda p: FakeRelaxation(p, L=3), lambda p: EntropySGD(p, lr=0.1, L=3, gamma=0.05)],
+    ids=["in_inner_loop-flag", "position-fallback"],
+)
 def test_bn_policy_anchor_updates_running_stats_once_per_step(make_opt):
     data = make_data(n=4)
     model = make_model(bn=True)
@@ -279,8 +282,9 @@ def test_custom_forward_for_dict_batches():
     opt = Heat(model.parameters(), lr=0.1, L=2, gamma=0.5)
     with pytest.raises(TypeError, match="forward"):
         opt.step(minibatch_closure(model, F.cross_entropy, data, opt))
-    closure = minibatch_closure(model, None, data, opt,
-                                forward=lambda m, b: F.cross_entropy(m(b["x"]), b["y"]))
+    closure = minibatch_closure(
+        model, None, data, opt, forward=lambda m, b: F.cross_entropy(m(b["x"]), b["y"])
+    )
     assert isinstance(closure, MinibatchClosure)
     loss = opt.step(closure)
     assert loss.shape == () and closure.anchor_output is None and closure.grad_evals == 3

@@ -14,8 +14,9 @@ PORTING = Path(__file__).resolve().parents[1] / "docs" / "porting.md"
 
 def porting_block() -> str:
     text = PORTING.read_text()
-    match = re.search(r"<!-- this block is executed by tests/test_closures_docs.py -->\n```python\n(.*?)```",
-                      text, re.S)
+    match = re.search(
+        r"<!-- this block is executed by tests/test_closures_docs.py -->\n```python\n(.*?)```", text, re.S
+    )
     assert match, "the tested block of docs/porting.md is missing"
     return match.group(1)
 

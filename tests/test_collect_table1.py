@@ -25,8 +25,16 @@ table1_queue = _load("table1_queue")
 
 
 def curve(errors, L=20, seconds_per_epoch=150.0):
-    return [{"epoch": e, "effective_epochs": e * max(L, 1), "grad_evals": 469 * e * (L + 1),
-             "test_error": err, "wall_time": seconds_per_epoch * e} for e, err in enumerate(errors, start=1)]
+    return [
+        {
+            "epoch": e,
+            "effective_epochs": e * max(L, 1),
+            "grad_evals": 469 * e * (L + 1),
+            "test_error": err,
+            "wall_time": seconds_per_epoch * e,
+        }
+        for e, err in enumerate(errors, start=1)
+    ]
 
 
 def write_export(folder, name, train, seed, errors, *, data_dir="/somewhere/mnist", commit="abc1234"):
@@ -34,11 +42,21 @@ def write_export(folder, name, train, seed, errors, *, data_dir="/somewhere/mnis
     L = cfg["hparams"].get("L", 0)
     recs = curve(errors, L, 150.0 * (seed + 1))
     best = min(recs, key=lambda r: r["test_error"])
-    result = {"seed": seed, "final_error": errors[-1], "best_error": best["test_error"],
-              "best_effective_epochs": best["effective_epochs"],
-              "effective_epochs": recs[-1]["effective_epochs"], "wall_time": 600.0 * (seed + 1)}
-    header = {"run": name, "config": cfg, "commit": commit, "result": result,
-              "machine": {"cpus": 2, "load_avg_1min_mean": 3.5}}
+    result = {
+        "seed": seed,
+        "final_error": errors[-1],
+        "best_error": best["test_error"],
+        "best_effective_epochs": best["effective_epochs"],
+        "effective_epochs": recs[-1]["effective_epochs"],
+        "wall_time": 600.0 * (seed + 1),
+    }
+    header = {
+        "run": name,
+        "config": cfg,
+        "commit": commit,
+        "result": result,
+        "machine": {"cpus": 2, "load_avg_1min_mean": 3.5},
+    }
     lines = [json.dumps({"header": header})] + [json.dumps(r) for r in recs]
     (folder / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
 
@@ -58,7 +76,10 @@ def runs(tmp_path):
 def test_both_readings_of_a_two_seed_cell(runs):
     cells = collect_table1.collect(runs)
     assert [(c["optimizer"], c["variant"]) for c in cells] == [
-        ("entropy-sgd", "ours"), ("entropy-sgd", "ours + model_options.dropout=0.25"), ("sgd", "authors")]
+        ("entropy-sgd", "ours"),
+        ("entropy-sgd", "ours + model_options.dropout=0.25"),
+        ("sgd", "authors"),
+    ]
     c = cells[0]
     assert c["seeds"] == [0, 1] and c["runs"] == ["esgd-s0", "esgd-s1"]
     # honest reading: the last epoch, mean ± sample std
@@ -86,13 +107,24 @@ def test_json_keys_check_and_markdown(runs, tmp_path_factory, capsys):
     md.write_text(f"intro\n{collect_table1.BEGIN}\nold\n{collect_table1.END}\noutro\n")
     assert collect_table1.main([str(runs), "--json", str(js), "--results", str(md)]) == 0
     cells = json.loads(js.read_text())
-    for key in ("model", "optimizer", "seeds", "final_mean", "final_std", "paper_min",
-                "paper_min_effective_epoch", "paper_min_std", "paper_value"):
+    for key in (
+        "model",
+        "optimizer",
+        "seeds",
+        "final_mean",
+        "final_std",
+        "paper_min",
+        "paper_min_effective_epoch",
+        "paper_min_std",
+        "paper_value",
+    ):
         assert all(key in c for c in cells)
     text = md.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
-    assert "| lenet | Entropy-SGD | ours | 2 | 0.55 ± 0.01 @ 80 | 0.51 ± 0.01 @ 60 | 0.50 ± 0.01 @ 80 " \
-           "| 0.60 % @ 40 | 15.0 min |" in text
+    assert (
+        "| lenet | Entropy-SGD | ours | 2 | 0.55 ± 0.01 @ 80 | 0.51 ± 0.01 @ 60 | 0.50 ± 0.01 @ 80 "
+        "| 0.60 % @ 40 | 15.0 min |" in text
+    )
     assert "selects the epoch on the test set" in text
     assert "/somewhere" not in js.read_text()
     assert collect_table1.main([str(runs), "--check", str(js)]) == 0
@@ -127,8 +159,10 @@ def test_committed_table_is_rebuilt_from_the_committed_logs():
 def test_queue_parsing_and_export_without_machine_paths(tmp_path):
     q = tmp_path / "q.txt"
     q.write_text("# comment\nrun-a  --config x.json --seed 1   # trailing\n\nrun-b --seed 2\n")
-    assert table1_queue.parse_queue(q) == [("run-a", ["--config", "x.json", "--seed", "1"]),
-                                           ("run-b", ["--seed", "2"])]
+    assert table1_queue.parse_queue(q) == [
+        ("run-a", ["--config", "x.json", "--seed", "1"]),
+        ("run-b", ["--seed", "2"]),
+    ]
     run = tmp_path / "runs" / "run-a"
     run.mkdir(parents=True)
     cfg = TrainConfig.from_dict({**load_cell("lenet", "hj")["train"], "data_dir": "/secret/place"}).to_dict()
@@ -146,8 +180,9 @@ def test_queue_parsing_and_export_without_machine_paths(tmp_path):
     # an export written with the path (older script) is copied without it
     old = tmp_path / "old"
     old.mkdir()
-    (old / "run-a.jsonl").write_text(json.dumps({"header": {**head, "config": cfg}}) + "\n"
-                                     + text.splitlines()[1])
+    (old / "run-a.jsonl").write_text(
+        json.dumps({"header": {**head, "config": cfg}}) + "\n" + text.splitlines()[1]
+    )
     copied = table1_queue.copy_export(old / "run-a.jsonl", tmp_path / "new")
     assert "/secret" not in copied.read_text() and copied.read_text().splitlines()[1] == text.splitlines()[1]
 

@@ -66,8 +66,26 @@ def test_run_compare_writes_table_plot_and_report(tmp_path):
 def test_cli_compare_in_parallel_processes(tmp_path, capsys):
     from deeprelax.cli import main
 
-    rc = main(["compare", "--out", str(tmp_path), "--optimizers", "sgd", "heat", "--budget", "5",
-               "--steps-per-epoch", "1", "--n-train", "128", "--dry-feed-batches", "1", "--jobs", "2"])
+    rc = main(
+        [
+            "compare",
+            "--out",
+            str(tmp_path),
+            "--optimizers",
+            "sgd",
+            "heat",
+            "--budget",
+            "5",
+            "--steps-per-epoch",
+            "1",
+            "--n-train",
+            "128",
+            "--dry-feed-batches",
+            "1",
+            "--jobs",
+            "2",
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "| SGD (Nesterov) | 0 | 5 | 5 | 5 |" in out and "| HEAT | 5 | 1 | 5 | 6 |" in out

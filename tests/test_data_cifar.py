@@ -20,11 +20,15 @@ from deeprelax.nets.zca import ZCA, per_image_normalize
 N_PER_BATCH = 4
 
 
-
 def _batches(seed=0):
     rng = np.random.default_rng(seed)
-    return {name: (rng.integers(0, 256, (N_PER_BATCH, 3072), dtype=np.uint8),
-                   rng.integers(0, 10, N_PER_BATCH).tolist()) for name in (*TRAIN_BATCHES, TEST_BATCH)}
+    return {
+        name: (
+            rng.integers(0, 256, (N_PER_BATCH, 3072), dtype=np.uint8),
+            rng.integers(0, 10, N_PER_BATCH).tolist(),
+        )
+        for name in (*TRAIN_BATCHES, TEST_BATCH)
+    }
 
 
 def _write_python(folder, batches):
@@ -44,8 +48,12 @@ def _write_binary(folder, batches):
 def _expected(batches):
     xs = [batches[n][0].reshape(-1, 3, 32, 32) for n in TRAIN_BATCHES]
     ys = [np.asarray(batches[n][1]) for n in TRAIN_BATCHES]
-    return (np.concatenate(xs), np.concatenate(ys), batches[TEST_BATCH][0].reshape(-1, 3, 32, 32),
-            np.asarray(batches[TEST_BATCH][1]))
+    return (
+        np.concatenate(xs),
+        np.concatenate(ys),
+        batches[TEST_BATCH][0].reshape(-1, 3, 32, 32),
+        np.asarray(batches[TEST_BATCH][1]),
+    )
 
 
 def _tar(folder, archive):
@@ -140,8 +148,11 @@ def test_zca_is_the_symmetric_inverse_square_root_of_the_covariance(n):
     # whitened training data: covariance C (C + εI)^(-1), the identity up to ε
     white = zca.transform(x, dtype=np.float64)
     lam = np.linalg.eigvalsh(c)
-    np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(np.cov(white, rowvar=False, bias=True))),
-                               np.sort(lam / (lam + eps)), atol=1e-9)
+    np.testing.assert_allclose(
+        np.sort(np.linalg.eigvalsh(np.cov(white, rowvar=False, bias=True))),
+        np.sort(lam / (lam + eps)),
+        atol=1e-9,
+    )
     np.testing.assert_allclose(white.mean(axis=0), 0, atol=1e-9)
 
 
@@ -200,13 +211,16 @@ def test_unpickler_accepts_numpy_arrays_written_by_this_numpy():
     assert x.shape == (1, 3, 32, 32) and y.tolist() == [3]
 
 
-@pytest.mark.parametrize("data,bad", [
-    (np.full((2, 3072), 1e6), "1000000.0"),          # np.asarray(1e6, np.uint8) would be 64
-    (np.full((2, 3072), -1, dtype=np.int64), "-1"),  # would be 255
-    (np.full((2, 3072), 0.5), "0.5"),
-    (np.full((2, 3072), np.nan), "nan"),
-    (np.full((2, 3072), 300, dtype=np.int16), "300"),
-])
+@pytest.mark.parametrize(
+    "data,bad",
+    [
+        (np.full((2, 3072), 1e6), "1000000.0"),  # np.asarray(1e6, np.uint8) would be 64
+        (np.full((2, 3072), -1, dtype=np.int64), "-1"),  # would be 255
+        (np.full((2, 3072), 0.5), "0.5"),
+        (np.full((2, 3072), np.nan), "nan"),
+        (np.full((2, 3072), 300, dtype=np.int16), "300"),
+    ],
+)
 def test_pixels_that_are_not_uint8_are_an_error_not_a_silent_cast(data, bad):
     from deeprelax.nets.cifar import parse_python_batch
 

@@ -60,10 +60,12 @@ def test_truncated_and_foreign_files_are_clear_errors(tmp_path):
 
 def _write_tiny_set(folder: Path, prefix="", compress=True, n_train=30, n_test=10, seed=0):
     rng = np.random.default_rng(seed)
-    arrays = [rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-              rng.integers(0, 10, n_train, dtype=np.uint8),
-              rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-              rng.integers(0, 10, n_test, dtype=np.uint8)]
+    arrays = [
+        rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, n_train, dtype=np.uint8),
+        rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, n_test, dtype=np.uint8),
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     hashes = {}
     for part, arr in zip(IDX_PARTS, arrays):
@@ -118,6 +120,7 @@ def test_bundled_subset_is_the_documented_selection_of_canonical_mnist():
 
 
 # ---- downloads into the cache, over file:// URLs --------------------------------------------------------
+
 
 def test_fetch_downloads_verifies_and_renames(tmp_path):
     src = tmp_path / "src"

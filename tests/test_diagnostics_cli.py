@@ -9,15 +9,42 @@ from deeprelax.experiments import diagnose as dx
 from deeprelax.experiments.compare import build_configs, load_compare_config, run_compare
 from deeprelax.experiments.train import TrainConfig, train
 
-TINY = ["--n-examples", "48", "--n-noise", "24", "--k", "1", "--tol", "1e-2", "--trace-samples", "2",
-        "--slq-probes", "1", "--slq-steps", "4", "--mc-samples", "3", "--gammas", "10,100", "--sigmas", "0.1"]
+TINY = [
+    "--n-examples",
+    "48",
+    "--n-noise",
+    "24",
+    "--k",
+    "1",
+    "--tol",
+    "1e-2",
+    "--trace-samples",
+    "2",
+    "--slq-probes",
+    "1",
+    "--slq-steps",
+    "4",
+    "--mc-samples",
+    "3",
+    "--gammas",
+    "10,100",
+    "--sigmas",
+    "0.1",
+]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "sgd"
-    cfg = TrainConfig(model="lenet", optimizer="sgd", epochs=1, n_train=128, n_test=50, steps_per_epoch=2,
-                      dry_feed_batches=1)
+    cfg = TrainConfig(
+        model="lenet",
+        optimizer="sgd",
+        epochs=1,
+        n_train=128,
+        n_test=50,
+        steps_per_epoch=2,
+        dry_feed_batches=1,
+    )
     train(cfg, out, progress=False, log=None)
     return out
 
@@ -39,8 +66,14 @@ def test_diagnose_json_and_files(run_dir, capsys, monkeypatch):
     assert 0 < res["noise_rank_percent"] <= res["noise"]["rank_bound_percent"]
     assert res["run"]["optimizer"] == "sgd" and res["n_params"] == 131220
     d = run_dir / "diagnostics"
-    for name in ("diagnostics.json", "diagnostics.md", "hessian_density.png", "local_entropy.png",
-                 "noise_spectrum.png", "landscape.png"):
+    for name in (
+        "diagnostics.json",
+        "diagnostics.md",
+        "hessian_density.png",
+        "local_entropy.png",
+        "noise_spectrum.png",
+        "landscape.png",
+    ):
         assert (d / name).stat().st_size > 0, name
     md = (d / "diagnostics.md").read_text()
     assert "Hessian" in md and "SGD noise" in md and "![landscape](landscape.png)" in md
@@ -50,14 +83,17 @@ def test_diagnose_json_and_files(run_dir, capsys, monkeypatch):
     assert res["top_eigenvalues"] is None and res["trace"] is None and res["noise_rank_percent"] > 0
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["diagnose", "/nonexistent/run"], "not a folder"),
-    (["diagnose", "{tmp}"], "no checkpoint.pt"),
-    (["diagnose", "{run}", "--what", "hessian,flatness"], "--what"),
-    (["diagnose", "{run}", "--gammas", "1,x"], "--gammas"),
-    (["diagnose", "{run}", "--k", "0"], "k must"),
-    (["diagnose", "{bad}"], "cannot read"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["diagnose", "/nonexistent/run"], "not a folder"),
+        (["diagnose", "{tmp}"], "no checkpoint.pt"),
+        (["diagnose", "{run}", "--what", "hessian,flatness"], "--what"),
+        (["diagnose", "{run}", "--gammas", "1,x"], "--gammas"),
+        (["diagnose", "{run}", "--k", "0"], "k must"),
+        (["diagnose", "{bad}"], "cannot read"),
+    ],
+)
 def test_diagnose_errors_exit_2_with_a_message(argv, message, run_dir, tmp_path, capsys):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "checkpoint.pt").write_bytes(b"not a checkpoint")
@@ -71,9 +107,23 @@ def test_compare_diagnose_hook(tmp_path, monkeypatch):
     settings = load_compare_config()
     tiny = {"n_train": 128, "n_test": 50, "steps_per_epoch": 2, "dry_feed_batches": 1}
     configs = build_configs(settings, optimizers=["sgd", "entropy-sgd"], budget=5, overrides=tiny)
-    monkeypatch.setattr(dx, "COMPARE_SETTINGS", dx.DiagnoseSettings(
-        n_examples=32, batch_size=32, k=1, tol=1e-2, ncv=6, trace_samples=2, gammas=(10.0,), mc_samples=3,
-        langevin=False, sigmas=(0.1,), energy_samples=2))
+    monkeypatch.setattr(
+        dx,
+        "COMPARE_SETTINGS",
+        dx.DiagnoseSettings(
+            n_examples=32,
+            batch_size=32,
+            k=1,
+            tol=1e-2,
+            ncv=6,
+            trace_samples=2,
+            gammas=(10.0,),
+            mc_samples=3,
+            langevin=False,
+            sigmas=(0.1,),
+            energy_samples=2,
+        ),
+    )
     res = run_compare(configs, tmp_path, jobs=1, log=None, diagnose=True)
     rows = {r["optimizer"]: r for r in res["diagnostics"]["rows"]}
     assert set(rows) == {"sgd", "entropy-sgd"}

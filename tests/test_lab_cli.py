@@ -39,11 +39,20 @@ def _fake_lab(name, order, fail=False):
             raise RuntimeError("boom")
         p = out / f"{name}.png"
         p.write_bytes(b"\x89PNG fake")
-        return LabResult(name=name, numbers={"x": 1.5, "arr": [1, 2], "nan": float("nan")}, figures=[p],
-                         summary=f"{name} ok")
+        return LabResult(
+            name=name,
+            numbers={"x": 1.5, "arr": [1, 2], "nan": float("nan")},
+            figures=[p],
+            summary=f"{name} ok",
+        )
 
-    return types.SimpleNamespace(NAME=name, ORDER=order, TITLE=f"title of {name}", run=run,
-                                 __doc__=f"{name}.\n\nClaim: something about {name}.")
+    return types.SimpleNamespace(
+        NAME=name,
+        ORDER=order,
+        TITLE=f"title of {name}",
+        run=run,
+        __doc__=f"{name}.\n\nClaim: something about {name}.",
+    )
 
 
 def test_all_writes_index_and_one_json_object(tmp_path, capsys, monkeypatch):

@@ -90,8 +90,18 @@ def test_lr_one_reveals_the_running_mean():
     μ₁ = αx + (1 − α)(x − η'∇f(x))."""
     x = torch.tensor([0.3, -1.4, 2.0], dtype=torch.float64)
     y = torch.nn.Parameter(x.clone())
-    opt = EntropySGD([y], lr=1.0, momentum=0.0, nesterov=False, L=1, inner_lr=0.05, gamma=2.0, scoping=0.0,
-                     noise=0.0, alpha=0.75)
+    opt = EntropySGD(
+        [y],
+        lr=1.0,
+        momentum=0.0,
+        nesterov=False,
+        L=1,
+        inner_lr=0.05,
+        gamma=2.0,
+        scoping=0.0,
+        noise=0.0,
+        alpha=0.75,
+    )
 
     def closure():
         opt.zero_grad()

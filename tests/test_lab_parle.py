@@ -15,19 +15,22 @@ def quad_prime(x):
 def test_elastic_with_rho_zero_is_sgd_and_strong_coupling_collapses_the_particles():
     x0 = np.random.default_rng(0).uniform(-2, 2, (8, 5))
     a = simulate("sgd", quad_prime, x0, steps=50, lr=0.05, beta=1e3, rng=np.random.default_rng(1))
-    b = simulate("elastic-sgd", quad_prime, x0, steps=50, lr=0.05, beta=1e3, rho=0.0,
-                 rng=np.random.default_rng(1))
+    b = simulate(
+        "elastic-sgd", quad_prime, x0, steps=50, lr=0.05, beta=1e3, rho=0.0, rng=np.random.default_rng(1)
+    )
     assert np.array_equal(a.x, b.x)
-    c = simulate("elastic-sgd", quad_prime, x0, steps=200, lr=0.05, beta=np.inf, rho=10.0,
-                 rng=np.random.default_rng(1))
+    c = simulate(
+        "elastic-sgd", quad_prime, x0, steps=200, lr=0.05, beta=np.inf, rho=10.0, rng=np.random.default_rng(1)
+    )
     assert np.max(np.std(c.x[-1], axis=1)) < 1e-8 and np.allclose(c.reference[-1], 1.0, atol=1e-6)
 
 
 def test_noise_free_elastic_mean_follows_gradient_descent_on_a_quadratic():
     # the coupling cancels in the mean: x̄_{k+1} = x̄_k − lr f'(x̄_k) exactly for a quadratic
     x0 = np.random.default_rng(2).uniform(-2, 2, (3, 4))
-    run = simulate("elastic-sgd", quad_prime, x0, steps=30, lr=0.1, beta=np.inf, rho=0.7,
-                   rng=np.random.default_rng(0))
+    run = simulate(
+        "elastic-sgd", quad_prime, x0, steps=30, lr=0.1, beta=np.inf, rho=0.7, rng=np.random.default_rng(0)
+    )
     xbar = x0.mean(axis=1)
     for k in range(31):
         np.testing.assert_allclose(run.reference[k], 1 + (1 - 0.2) ** k * (xbar - 1), atol=1e-12)
@@ -35,8 +38,18 @@ def test_noise_free_elastic_mean_follows_gradient_descent_on_a_quadratic():
 
 def test_exact_mean_parle_converges_to_a_stationary_point_of_the_local_entropy():
     x0 = np.array([[-0.5], [2.5]])
-    run = simulate("parle-exact", lab.fprime, x0, steps=300, lr=0.5, beta=lab.BETA, gamma=1 / lab.T,
-                   f=lab.f, y_grid=lab.Y_GRID, rng=np.random.default_rng(0))
+    run = simulate(
+        "parle-exact",
+        lab.fprime,
+        x0,
+        steps=300,
+        lr=0.5,
+        beta=lab.BETA,
+        gamma=1 / lab.T,
+        f=lab.f,
+        y_grid=lab.Y_GRID,
+        rng=np.random.default_rng(0),
+    )
     grad = local_entropy_1d(lab.f, run.x[-1], lab.T, lab.BETA, lab.Y_GRID).grad
     assert np.max(np.abs(grad)) < 1e-6
 
@@ -50,7 +63,7 @@ def test_the_lab_shows_the_reference_settling_at_the_local_entropy_minimum(tmp_p
     res = lab.run(tmp_path)
     n = res.numbers
     assert n["argmin_f"] < -1.5 and n["argmin_f_t"] > 1.0  # f prefers the narrow well, f_t the wide one
-    assert n["argmin_f_t_short"] < -1.5                     # a short PDE time does not smooth enough
+    assert n["argmin_f_t_short"] < -1.5  # a short PDE time does not smooth enough
     assert n["parle_fraction_wide"] > n["sgd_fraction_wide"] + 0.1
     assert n["parle_fraction_wide"] > n["elastic-sgd_fraction_wide"] + 0.1
     assert n["parle_median_distance_to_argmin_f_t"] < 0.3

@@ -14,24 +14,74 @@ SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "deeprelax"
 ENV = {**os.environ, "PYTHONPATH": str(SRC.parent)}  # this checkout, whatever is installed
 
 FORBIDDEN = {
-    "optim": {"numpy", "scipy", "sklearn", "matplotlib", "deeprelax.pde", "deeprelax.cluster",
-              "deeprelax.nets", "deeprelax.diagnostics", "deeprelax.experiments", "deeprelax.cli",
-              "deeprelax.integrations"},
-    "pde": {"torch", "matplotlib", "sklearn", "deeprelax.optim", "deeprelax.nets", "deeprelax.cluster",
-            "deeprelax.diagnostics", "deeprelax.experiments", "deeprelax.cli"},
-    "cluster": {"torch", "matplotlib", "deeprelax.optim", "deeprelax.nets", "deeprelax.pde",
-                "deeprelax.diagnostics", "deeprelax.experiments", "deeprelax.cli"},
-    "nets": {"matplotlib", "deeprelax.diagnostics", "deeprelax.experiments", "deeprelax.cli",
-             "deeprelax.integrations"},
-    "diagnostics": {"matplotlib", "sklearn", "tqdm", "deeprelax.cluster", "deeprelax.experiments",
-                    "deeprelax.cli", "deeprelax.integrations"},
+    "optim": {
+        "numpy",
+        "scipy",
+        "sklearn",
+        "matplotlib",
+        "deeprelax.pde",
+        "deeprelax.cluster",
+        "deeprelax.nets",
+        "deeprelax.diagnostics",
+        "deeprelax.experiments",
+        "deeprelax.cli",
+        "deeprelax.integrations",
+    },
+    "pde": {
+        "torch",
+        "matplotlib",
+        "sklearn",
+        "deeprelax.optim",
+        "deeprelax.nets",
+        "deeprelax.cluster",
+        "deeprelax.diagnostics",
+        "deeprelax.experiments",
+        "deeprelax.cli",
+    },
+    "cluster": {
+        "torch",
+        "matplotlib",
+        "deeprelax.optim",
+        "deeprelax.nets",
+        "deeprelax.pde",
+        "deeprelax.diagnostics",
+        "deeprelax.experiments",
+        "deeprelax.cli",
+    },
+    "nets": {
+        "matplotlib",
+        "deeprelax.diagnostics",
+        "deeprelax.experiments",
+        "deeprelax.cli",
+        "deeprelax.integrations",
+    },
+    "diagnostics": {
+        "matplotlib",
+        "sklearn",
+        "tqdm",
+        "deeprelax.cluster",
+        "deeprelax.experiments",
+        "deeprelax.cli",
+        "deeprelax.integrations",
+    },
     # bridges to other frameworks: on top of optim / nets, below the experiments and the command line; the
     # framework itself is imported lazily (test below)
     "integrations": {"deeprelax.experiments", "deeprelax.cli"},
     # process-group plumbing only: below the optimizers, knows nothing about them
-    "distributed": {"numpy", "scipy", "sklearn", "matplotlib", "deeprelax.optim", "deeprelax.nets",
-                    "deeprelax.pde", "deeprelax.cluster", "deeprelax.diagnostics", "deeprelax.experiments",
-                    "deeprelax.cli", "deeprelax.integrations"},
+    "distributed": {
+        "numpy",
+        "scipy",
+        "sklearn",
+        "matplotlib",
+        "deeprelax.optim",
+        "deeprelax.nets",
+        "deeprelax.pde",
+        "deeprelax.cluster",
+        "deeprelax.diagnostics",
+        "deeprelax.experiments",
+        "deeprelax.cli",
+        "deeprelax.integrations",
+    },
 }
 
 
@@ -56,16 +106,22 @@ def test_layer_imports_only_what_it_may(layer):
 
 
 def test_numpy_layers_load_without_torch_or_matplotlib():
-    code = ("import sys, deeprelax.pde, deeprelax.cluster; "
-            "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env=ENV).stdout
+    code = (
+        "import sys, deeprelax.pde, deeprelax.cluster; "
+        "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=ENV
+    ).stdout
     assert out.strip() == "[]"
 
 
 def test_integrations_load_without_their_framework():
-    code = ("import sys, deeprelax.integrations.lightning; "
-            "print(sorted(m for m in ('lightning', 'pytorch_lightning') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env=ENV).stdout
+    code = (
+        "import sys, deeprelax.integrations.lightning; "
+        "print(sorted(m for m in ('lightning', 'pytorch_lightning') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=ENV
+    ).stdout
     assert out.strip() == "[]"

@@ -6,16 +6,21 @@ from torch import nn
 from torch.nn import functional as F
 
 L = pytest.importorskip("lightning")
-pytestmark = [pytest.mark.filterwarnings("ignore:.*dataloader_iter.*:UserWarning"),
-              pytest.mark.filterwarnings("ignore:.*LeafSpec.*")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*dataloader_iter.*:UserWarning"),
+    pytest.mark.filterwarnings("ignore:.*LeafSpec.*"),
+]
 
 from deeprelax.integrations.lightning import RelaxationStep  # noqa: E402
 from deeprelax.optim import HJ, EntropySGD, Heat  # noqa: E402
 from deeprelax.optim.closures import minibatch_closure  # noqa: E402
 
 N, BATCH, INNER = 96, 12, 3  # 8 batches per epoch, 2 outer steps of L + 1 = 4 batches each
-HPARAMS = {EntropySGD: dict(lr=0.5, L=INNER, gamma=0.03, noise=1e-3),
-           HJ: dict(lr=0.1, L=INNER, gamma=1.0), Heat: dict(lr=0.1, L=INNER, gamma=1.0, noise=1e-3)}
+HPARAMS = {
+    EntropySGD: dict(lr=0.5, L=INNER, gamma=0.03, noise=1e-3),
+    HJ: dict(lr=0.1, L=INNER, gamma=1.0),
+    Heat: dict(lr=0.1, L=INNER, gamma=1.0, noise=1e-3),
+}
 
 
 def make_data():
@@ -26,8 +31,9 @@ def make_data():
 
 def make_loader():
     dataset = torch.utils.data.TensorDataset(*make_data(), torch.arange(N))
-    return torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True,
-                                       generator=torch.Generator().manual_seed(1))
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=BATCH, shuffle=True, generator=torch.Generator().manual_seed(1)
+    )
 
 
 def make_net():
@@ -57,9 +63,16 @@ class Classifier(L.LightningModule):
 
 
 def fit(module, epochs=2, **kw):
-    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        **kw)
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **kw,
+    )
     trainer.fit(module, make_loader())
     return trainer
 
@@ -74,7 +87,7 @@ def test_trainer_run_equals_the_plain_minibatch_closure_loop(opt_cls):
     assert trainer.global_step == 4
     assert closure.outer_steps == 4 and closure.grad_evals == 16
     for epoch in range(2):
-        indices = sorted(i for b in module.seen[8 * epoch: 8 * (epoch + 1)] for i in b)
+        indices = sorted(i for b in module.seen[8 * epoch : 8 * (epoch + 1)] for i in b)
         assert indices == list(range(N))
     metrics = trainer.logged_metrics
     assert float(metrics["effective_epochs"]) == pytest.approx(4 * INNER / 8)
@@ -102,8 +115,9 @@ def test_clipping_bf16_and_an_epoch_that_drops_its_remainder():
     assert trainer.global_step == 1 and module.relaxation.dropped_batches == 3
     # HJ's direction is a damped average of clipped gradients, and the first Nesterov step is
     # lr * (1 + momentum) * direction: it moves the weights by at most lr * 1.9 * clip
-    moved = torch.linalg.vector_norm(torch.stack([(p.detach() - b).norm()
-                                                  for p, b in zip(module.parameters(), before)]))
+    moved = torch.linalg.vector_norm(
+        torch.stack([(p.detach() - b).norm() for p, b in zip(module.parameters(), before)])
+    )
     assert 0 < float(moved) <= HPARAMS[HJ]["lr"] * 1.9 * 1e-3 * (1 + 1e-3)
 
 

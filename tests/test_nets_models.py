@@ -37,8 +37,7 @@ def test_lenet_parameter_count_and_spatial_sizes():
 
 
 def test_allcnn_parameter_count_is_about_1_67_million():
-    convs = (conv(3, 96, 3) + 2 * conv(96, 96, 3) + conv(96, 192, 3) + 4 * conv(192, 192, 3)
-             + conv(192, 10, 1))
+    convs = conv(3, 96, 3) + 2 * conv(96, 96, 3) + conv(96, 192, 3) + 4 * conv(192, 192, 3) + conv(192, 10, 1)
     bns = 3 * bn(96) + 5 * bn(192) + bn(10)
     assert convs + bns == 1_667_166
     assert count_parameters(AllCNN()) == convs + bns
@@ -46,8 +45,9 @@ def test_allcnn_parameter_count_is_about_1_67_million():
     assert count_parameters(AllCNN(variant="original")) == original + bns
 
 
-@pytest.mark.parametrize("name,shape", [("mnistfc", (1, 28, 28)), ("lenet", (1, 28, 28)),
-                                        ("allcnn", (3, 32, 32))])
+@pytest.mark.parametrize(
+    "name,shape", [("mnistfc", (1, 28, 28)), ("lenet", (1, 28, 28)), ("allcnn", (3, 32, 32))]
+)
 @pytest.mark.parametrize("bn_pos", ["after", "before", "none"])
 def test_forward_shapes_and_backward(name, shape, bn_pos):
     torch.manual_seed(0)
@@ -97,8 +97,10 @@ def test_eval_mode_is_deterministic():
     assert torch.equal(m(x), m(x))
 
 
-@pytest.mark.parametrize("kwargs,arg", [({"dropout": 1.0}, "dropout"), ({"bn": "middle"}, "bn"),
-                                        ({"input_dropout": -0.1}, "input_dropout")])
+@pytest.mark.parametrize(
+    "kwargs,arg",
+    [({"dropout": 1.0}, "dropout"), ({"bn": "middle"}, "bn"), ({"input_dropout": -0.1}, "input_dropout")],
+)
 def test_invalid_options_raise_value_error_naming_them(kwargs, arg):
     with pytest.raises(ValueError, match=arg):
         MnistFC(**kwargs)

@@ -27,8 +27,8 @@ def test_shuffled_passes_are_permutations():
     s = MinibatchSampler(n, b, replacement=False, seed=3)
     stream = torch.cat([s.next() for _ in range(15)])  # 60 indices = 6 full passes
     for k in range(6):
-        assert sorted(stream[k * n:(k + 1) * n].tolist()) == list(range(n))
-    assert not torch.equal(stream[:n], stream[n:2 * n])
+        assert sorted(stream[k * n : (k + 1) * n].tolist()) == list(range(n))
+    assert not torch.equal(stream[:n], stream[n : 2 * n])
 
 
 @pytest.mark.parametrize("replacement", [True, False])
@@ -59,8 +59,8 @@ def test_crop_matches_naive_slicing():
     dy = torch.randint(0, 2 * pad + 1, (6,), generator=g)
     dx = torch.randint(0, 2 * pad + 1, (6,), generator=g)
     padded = torch.zeros(6, 3, 7 + 2 * pad, 5 + 2 * pad)
-    padded[:, :, pad:pad + 7, pad:pad + 5] = x
-    naive = torch.stack([padded[i, :, dy[i]:dy[i] + 7, dx[i]:dx[i] + 5] for i in range(6)])
+    padded[:, :, pad : pad + 7, pad : pad + 5] = x
+    naive = torch.stack([padded[i, :, dy[i] : dy[i] + 7, dx[i] : dx[i] + 5] for i in range(6)])
     assert torch.equal(crop(x, dy, dx, pad), naive)
     # the centre offset is the identity
     centre = torch.full((6,), pad)
@@ -104,7 +104,7 @@ def test_dry_feed_estimates_exact_statistics_with_dropout_off():
     h = net.lin(x).detach()
     # equal batches and plain averaging: the running mean is the exact mean over the data fed (dropout off)
     torch.testing.assert_close(net.bn.running_mean, h.mean(0), rtol=1e-5, atol=1e-5)
-    batch_vars = torch.stack([h[i:i + 30].var(0, unbiased=True) for i in range(0, 120, 30)])
+    batch_vars = torch.stack([h[i : i + 30].var(0, unbiased=True) for i in range(0, 120, 30)])
     torch.testing.assert_close(net.bn.running_var, batch_vars.mean(0), rtol=1e-5, atol=1e-5)
     # deterministic: a second feed gives the same statistics
     m1 = net.bn.running_mean.clone()

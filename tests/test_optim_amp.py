@@ -11,8 +11,12 @@ from torch import nn
 
 from deeprelax.optim import HJ, EntropySGD, Heat, Parle
 
-CASES = {EntropySGD: dict(lr=0.5, L=3, gamma=0.1, noise=0.0), Heat: dict(lr=0.5, L=3, gamma=0.1, noise=0.0),
-         HJ: dict(lr=0.05, L=3, gamma=5.0), Parle: dict(lr=0.05, L=3, noise=0.0)}
+CASES = {
+    EntropySGD: dict(lr=0.5, L=3, gamma=0.1, noise=0.0),
+    Heat: dict(lr=0.5, L=3, gamma=0.1, noise=0.0),
+    HJ: dict(lr=0.05, L=3, gamma=5.0),
+    Parle: dict(lr=0.05, L=3, noise=0.0),
+}
 
 
 def make_model():

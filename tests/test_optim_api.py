@@ -20,8 +20,10 @@ def make_model(dtype=torch.float32, seed=0):
 
 def make_batches(n, dtype=torch.float32, seed=1):
     g = torch.Generator().manual_seed(seed)
-    return [(torch.randn(16, 6, generator=g, dtype=dtype), torch.randint(0, 3, (16,), generator=g))
-            for _ in range(n)]
+    return [
+        (torch.randn(16, 6, generator=g, dtype=dtype), torch.randint(0, 3, (16,), generator=g))
+        for _ in range(n)
+    ]
 
 
 class Closure:
@@ -47,11 +49,14 @@ def groups(model, **extra):
 # ------------------------------------------------------------------------------------------------ L = 0
 @pytest.mark.parametrize("cls", RELAX)
 @pytest.mark.parametrize("foreach", [False, True])
-@pytest.mark.parametrize("settings", [
-    dict(momentum=0.9, nesterov=True, weight_decay=5e-4),
-    dict(momentum=0.5, nesterov=False, dampening=0.1, weight_decay=0.0),
-    dict(momentum=0.0, nesterov=False, weight_decay=1e-2),
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(momentum=0.9, nesterov=True, weight_decay=5e-4),
+        dict(momentum=0.5, nesterov=False, dampening=0.1, weight_decay=0.0),
+        dict(momentum=0.0, nesterov=False, weight_decay=1e-2),
+    ],
+)
 def test_L0_is_bit_identical_to_torch_sgd(cls, foreach, settings):
     batches = make_batches(12)
     ref_model, model = make_model(), make_model()
@@ -65,8 +70,11 @@ def test_L0_is_bit_identical_to_torch_sgd(cls, foreach, settings):
     assert closure.calls == 12
     for p, q in zip(ref_model.parameters(), model.parameters()):
         assert torch.equal(p, q)
-        assert torch.equal(ref.state[p]["momentum_buffer"], opt.state[q]["momentum_buffer"]) \
-            if settings["momentum"] else True
+        assert (
+            torch.equal(ref.state[p]["momentum_buffer"], opt.state[q]["momentum_buffer"])
+            if settings["momentum"]
+            else True
+        )
 
 
 def test_registry_sgd_is_the_baseline():
@@ -78,10 +86,21 @@ def test_registry_sgd_is_the_baseline():
 
 # ------------------------------------------------------------------------------------------- foreach
 FULL = {
-    EntropySGD: dict(lr=0.5, L=4, inner_lr=0.05, gamma=0.1, scoping=0.01, noise=1e-2, alpha=0.7,
-                     weight_decay=1e-3, inner_momentum=0.5, inner_nesterov=True),
-    Heat: dict(lr=0.5, L=4, inner_lr=0.05, gamma=0.1, scoping=0.01, noise=1e-2, weight_decay=1e-3,
-               inner_momentum=0.3),
+    EntropySGD: dict(
+        lr=0.5,
+        L=4,
+        inner_lr=0.05,
+        gamma=0.1,
+        scoping=0.01,
+        noise=1e-2,
+        alpha=0.7,
+        weight_decay=1e-3,
+        inner_momentum=0.5,
+        inner_nesterov=True,
+    ),
+    Heat: dict(
+        lr=0.5, L=4, inner_lr=0.05, gamma=0.1, scoping=0.01, noise=1e-2, weight_decay=1e-3, inner_momentum=0.3
+    ),
     HJ: dict(lr=0.1, L=4, gamma=5.0, scoping=0.01, damping=0.6, weight_decay=1e-3),
 }
 
@@ -103,8 +122,9 @@ def test_foreach_fast_path_equals_reference_loop_float64(cls):
     assert l1 == l2
     for p, q in zip(m1.parameters(), m2.parameters()):
         torch.testing.assert_close(p, q, rtol=0, atol=1e-15)
-        torch.testing.assert_close(o1.state[p]["momentum_buffer"], o2.state[q]["momentum_buffer"],
-                                   rtol=0, atol=1e-15)
+        torch.testing.assert_close(
+            o1.state[p]["momentum_buffer"], o2.state[q]["momentum_buffer"], rtol=0, atol=1e-15
+        )
 
 
 @pytest.mark.parametrize("cls", RELAX)
@@ -145,8 +165,12 @@ def test_state_dict_round_trip_resumes_bit_identically(cls):
     torch.manual_seed(0)
     for t in range(6):
         if t == 3:
-            saved = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()),
-                     torch.get_rng_state(), closure.calls)
+            saved = (
+                copy.deepcopy(model.state_dict()),
+                copy.deepcopy(opt.state_dict()),
+                torch.get_rng_state(),
+                closure.calls,
+            )
         opt.step(closure)
     # resume from the checkpoint taken after 3 steps, in fresh objects
     model2 = make_model(dtype, seed=123)
@@ -239,9 +263,19 @@ def test_inner_loop_leaves_parameters_at_anchor_plus_outer_step():
 
 # ---------------------------------------------------------------------------------------------- errors
 INVALID = [
-    ("lr", -0.1), ("lr", float("nan")), ("momentum", -0.5), ("weight_decay", -1.0), ("L", -1), ("L", 2.5),
-    ("L", True), ("gamma", -1.0), ("scoping", -0.1), ("gamma_max", -1.0), ("nesterov", "yes"),
-    ("dampening", -0.2), ("foreach", 1),
+    ("lr", -0.1),
+    ("lr", float("nan")),
+    ("momentum", -0.5),
+    ("weight_decay", -1.0),
+    ("L", -1),
+    ("L", 2.5),
+    ("L", True),
+    ("gamma", -1.0),
+    ("scoping", -0.1),
+    ("gamma_max", -1.0),
+    ("nesterov", "yes"),
+    ("dampening", -0.2),
+    ("foreach", 1),
 ]
 
 
@@ -252,11 +286,21 @@ def test_invalid_hyperparameters_raise_value_error_naming_them(cls, name, value)
         cls(make_model().parameters(), **{name: value})
 
 
-@pytest.mark.parametrize("cls,name,value", [
-    (EntropySGD, "alpha", 1.0), (EntropySGD, "alpha", -0.1), (EntropySGD, "inner_lr", 0.0),
-    (EntropySGD, "noise", -1e-4), (EntropySGD, "inner_momentum", 1.5), (Heat, "inner_lr", -1.0),
-    (Heat, "noise", float("inf")), (HJ, "gamma", 0.0), (HJ, "damping", 1.0), (HJ, "divergence_factor", 0.0),
-])
+@pytest.mark.parametrize(
+    "cls,name,value",
+    [
+        (EntropySGD, "alpha", 1.0),
+        (EntropySGD, "alpha", -0.1),
+        (EntropySGD, "inner_lr", 0.0),
+        (EntropySGD, "noise", -1e-4),
+        (EntropySGD, "inner_momentum", 1.5),
+        (Heat, "inner_lr", -1.0),
+        (Heat, "noise", float("inf")),
+        (HJ, "gamma", 0.0),
+        (HJ, "damping", 1.0),
+        (HJ, "divergence_factor", 0.0),
+    ],
+)
 def test_algorithm_specific_validation(cls, name, value):
     with pytest.raises(ValueError, match=name):
         cls(make_model().parameters(), **{name: value})
@@ -301,8 +345,15 @@ def test_registry():
 def test_defaults_match_the_documentation():
     model = make_model()
     e = EntropySGD(model.parameters()).defaults
-    assert (e["lr"], e["momentum"], e["nesterov"], e["L"], e["inner_lr"], e["noise"], e["alpha"]) == \
-        (1.0, 0.9, True, 20, 0.1, 1e-4, 0.75)
+    assert (e["lr"], e["momentum"], e["nesterov"], e["L"], e["inner_lr"], e["noise"], e["alpha"]) == (
+        1.0,
+        0.9,
+        True,
+        20,
+        0.1,
+        1e-4,
+        0.75,
+    )
     h = HJ(model.parameters()).defaults
     assert (h["damping"], h["L"], h["momentum"]) == (0.75, 20, 0.9)
     assert math.isclose(Heat(model.parameters()).defaults["inner_lr"], 0.1)

@@ -22,8 +22,13 @@ from deeprelax.optim.scoping import scoped_value
 
 RELAX = [EntropySGD, Heat, HJ]
 ALL = [EntropySGD, Heat, HJ, ElasticSGD, Parle]
-SMALL = {EntropySGD: dict(L=3, noise=1e-3, gamma=0.1), Heat: dict(L=3, noise=1e-3, gamma=0.1),
-         HJ: dict(L=3, gamma=5.0), ElasticSGD: dict(), Parle: dict(L=3, noise=1e-3)}
+SMALL = {
+    EntropySGD: dict(L=3, noise=1e-3, gamma=0.1),
+    Heat: dict(L=3, noise=1e-3, gamma=0.1),
+    HJ: dict(L=3, gamma=5.0),
+    ElasticSGD: dict(),
+    Parle: dict(L=3, noise=1e-3),
+}
 
 
 def make_model(seed=0, dtype=torch.float64):
@@ -33,8 +38,10 @@ def make_model(seed=0, dtype=torch.float64):
 
 def batches(n=16, seed=1, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
-    return [(torch.randn(12, 5, generator=g, dtype=dtype), torch.randint(0, 2, (12,), generator=g))
-            for _ in range(n)]
+    return [
+        (torch.randn(12, 5, generator=g, dtype=dtype), torch.randint(0, 2, (12,), generator=g))
+        for _ in range(n)
+    ]
 
 
 class Closure:
@@ -77,9 +84,17 @@ def test_scoping_is_computed_in_log_space_and_capped_before_it_overflows():
 
 
 # ----------------------------------------------------------------------------------------- validation
-@pytest.mark.parametrize("name,value", [("momentum", 1.0), ("momentum", 1.5), ("scoping", 1e300),
-                                        ("divergence_factor", 0.5), ("lr", torch.tensor([0.1, 0.2])),
-                                        ("gamma", torch.tensor(0.1))])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("momentum", 1.0),
+        ("momentum", 1.5),
+        ("scoping", 1e300),
+        ("divergence_factor", 0.5),
+        ("lr", torch.tensor([0.1, 0.2])),
+        ("gamma", torch.tensor(0.1)),
+    ],
+)
 def test_values_torch_would_accept_but_that_make_no_sense_are_rejected(name, value):
     cls = HJ if name != "divergence_factor" else EntropySGD
     with pytest.raises(ValueError, match=name):
@@ -89,8 +104,11 @@ def test_values_torch_would_accept_but_that_make_no_sense_are_rejected(name, val
 def test_numbers_are_accepted_as_torch_accepts_them():
     batches_ = batches()
     runs = []
-    for kw in (dict(lr=0.5, L=3, alpha=0.75), dict(lr=np.float32(0.5), L=np.int64(3), alpha=np.float64(0.75)),
-               dict(lr=torch.tensor(0.5, dtype=torch.float64), L=3, alpha=0.75)):
+    for kw in (
+        dict(lr=0.5, L=3, alpha=0.75),
+        dict(lr=np.float32(0.5), L=np.int64(3), alpha=np.float64(0.75)),
+        dict(lr=torch.tensor(0.5, dtype=torch.float64), L=3, alpha=0.75),
+    ):
         model = make_model()
         opt = EntropySGD(model.parameters(), noise=0.0, gamma=0.1, **kw)
         c = Closure(model, batches_)
@@ -117,8 +135,9 @@ def test_an_invalid_param_group_is_never_installed(cls):
     opt.step(Closure(model, batches()))  # still works, and model[2] was not touched by lr = -1
 
 
-@pytest.mark.parametrize("src,dst", [(EntropySGD, HJ), (HJ, EntropySGD), (Heat, EntropySGD),
-                                     (EntropySGD, Parle)])
+@pytest.mark.parametrize(
+    "src,dst", [(EntropySGD, HJ), (HJ, EntropySGD), (Heat, EntropySGD), (EntropySGD, Parle)]
+)
 def test_load_state_dict_refuses_another_optimizers_state(src, dst):
     model = make_model()
     state = src(model.parameters(), **SMALL[src]).state_dict()
@@ -136,8 +155,9 @@ def test_load_state_dict_refuses_torch_sgd_state():
         EntropySGD(model.parameters()).load_state_dict(sd)
 
 
-@pytest.mark.parametrize("key,value", [("lr", float("nan")), ("L", -3), ("outer_steps", -5),
-                                       ("gamma", -1.0), ("momentum", 2.0)])
+@pytest.mark.parametrize(
+    "key,value", [("lr", float("nan")), ("L", -3), ("outer_steps", -5), ("gamma", -1.0), ("momentum", 2.0)]
+)
 def test_load_state_dict_validates_values_and_names_the_key(key, value):
     model = make_model()
     opt = EntropySGD(model.parameters(), L=2)
@@ -211,8 +231,9 @@ def test_nan_inside_the_inner_loop_is_reported_with_the_step_and_the_anchor_kept
 def test_a_diverging_langevin_chain_is_detected():
     # f(y) = 3y²/2 per coordinate: inner_lr·curvature = 0.9·3 = 2.7 > 2, the chain blows up geometrically
     y = torch.full((4,), 0.1, dtype=torch.float64, requires_grad=True)
-    opt = EntropySGD([y], lr=0.0, momentum=0.0, nesterov=False, L=20, inner_lr=0.9, gamma=1e-3,
-                     scoping=0.0, noise=0.0)
+    opt = EntropySGD(
+        [y], lr=0.0, momentum=0.0, nesterov=False, L=20, inner_lr=0.9, gamma=1e-3, scoping=0.0, noise=0.0
+    )
 
     def closure():
         loss = 1.5 * (y**2).sum()
@@ -235,8 +256,11 @@ def test_gradients_are_zeroed_before_every_closure_call(cls):
     runs = []
     for zero in (True, False):
         model = make_model()
-        opt = cls(model.parameters(), seed=3, **SMALL[cls]) if cls not in (HJ, ElasticSGD) else \
-            cls(model.parameters(), **SMALL[cls])
+        opt = (
+            cls(model.parameters(), seed=3, **SMALL[cls])
+            if cls not in (HJ, ElasticSGD)
+            else cls(model.parameters(), **SMALL[cls])
+        )
         c = Closure(model, data, zero=opt if zero else None)  # the second closure forgets to zero
         for _ in range(3):
             opt.step(c)
@@ -335,8 +359,21 @@ def test_momentum_on_the_whole_step_follows_its_recursion():
     # f = 0 (no data gradient): y_k follows the 2-term recursion of the coupling alone, closed form in numpy
     x0, gamma, h, m, L = 1.0, 2.0, 0.3, 0.6, 6
     y = torch.tensor([x0], dtype=torch.float64, requires_grad=True)
-    opt = EntropySGD([y], lr=1.0, momentum=0.0, nesterov=False, L=L, inner_lr=h, gamma=gamma, scoping=0.0,
-                     noise=0.0, alpha=0.5, inner_momentum=m, inner_nesterov=True, inner_momentum_on="step")
+    opt = EntropySGD(
+        [y],
+        lr=1.0,
+        momentum=0.0,
+        nesterov=False,
+        L=L,
+        inner_lr=h,
+        gamma=gamma,
+        scoping=0.0,
+        noise=0.0,
+        alpha=0.5,
+        inner_momentum=m,
+        inner_nesterov=True,
+        inner_momentum_on="step",
+    )
     anchor = torch.tensor([3.0], dtype=torch.float64)
     with torch.no_grad():
         y.copy_(anchor)
@@ -358,8 +395,15 @@ def test_momentum_on_the_whole_step_follows_its_recursion():
 
 def test_inner_momentum_on_step_is_checked_against_its_own_stability_line():
     with pytest.raises(ValueError, match="unstable"):
-        EntropySGD(make_model().parameters(), L=5, inner_lr=1.0, gamma=1.5, inner_momentum=0.9,
-                   inner_nesterov=True, inner_momentum_on="step")  # 1.5 > 2·1.9/2.8 = 1.357
+        EntropySGD(
+            make_model().parameters(),
+            L=5,
+            inner_lr=1.0,
+            gamma=1.5,
+            inner_momentum=0.9,
+            inner_nesterov=True,
+            inner_momentum_on="step",
+        )  # 1.5 > 2·1.9/2.8 = 1.357
     EntropySGD(make_model().parameters(), L=5, inner_lr=1.0, gamma=1.5)  # fine without momentum
     with pytest.raises(ValueError, match="inner_momentum_on"):
         EntropySGD(make_model().parameters(), inner_momentum_on="both")

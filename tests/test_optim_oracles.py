@@ -99,8 +99,9 @@ def run_inner_loop(opt_cls, L, h, M=20000, seed=0, **kw):
     """One outer step with lr = 1, no momentum: the parameter lands on μ_L (x − lr·(x − μ) = μ)."""
     torch.manual_seed(seed)
     y = torch.full((M,), X0, dtype=torch.float64, requires_grad=True)
-    opt = opt_cls([y], lr=1.0, momentum=0.0, nesterov=False, L=L, inner_lr=h, gamma=GAMMA, scoping=0.0,
-                  noise=EPS, **kw)
+    opt = opt_cls(
+        [y], lr=1.0, momentum=0.0, nesterov=False, L=L, inner_lr=h, gamma=GAMMA, scoping=0.0, noise=EPS, **kw
+    )
     opt.step(closure_for(opt, y))
     mu = y.detach().numpy()
     return mu.mean(), mu.std(ddof=1) / math.sqrt(M)
@@ -175,8 +176,12 @@ def prox(x, gamma):
     """argmin_y f(y) + γ|x − y|²/2 by grid search then bounded refinement."""
     g = np.linspace(-4, 4, 80001)
     y0 = g[np.argmin(f_np(g) + gamma * (x - g) ** 2 / 2)]
-    r = minimize_scalar(lambda y: f_np(y) + gamma * (x - y) ** 2 / 2, bounds=(y0 - 1e-3, y0 + 1e-3),
-                        method="bounded", options={"xatol": 1e-12})
+    r = minimize_scalar(
+        lambda y: f_np(y) + gamma * (x - y) ** 2 / 2,
+        bounds=(y0 - 1e-3, y0 + 1e-3),
+        method="bounded",
+        options={"xatol": 1e-12},
+    )
     return r.x
 
 
@@ -246,8 +251,9 @@ def test_hj_does_not_warn_when_contracting():
 
 
 @pytest.mark.parametrize("cls", [EntropySGD, Heat])
-@pytest.mark.parametrize("wd,m,nesterov", [(0.0, 0.0, False), (0.05, 0.0, False), (0.05, 0.5, False),
-                                           (0.0, 0.6, True)])
+@pytest.mark.parametrize(
+    "wd,m,nesterov", [(0.0, 0.0, False), (0.05, 0.0, False), (0.05, 0.5, False), (0.0, 0.6, True)]
+)
 def test_noise_free_inner_loop_is_the_documented_recursion(cls, wd, m, nesterov):
     # ε = 0: g_k = f'(y_k) + wd·y_k, b_k = m b_{k−1} + g_k (b_1 = g_1), ĝ_k = g_k + m b_k (Nesterov) or b_k,
     # y_{k+1} = y_k − h(ĝ_k + γ(y_k − x)), μ_k = w_k μ_{k−1} + (1 − w_k) y_k, μ_0 = x, with w_k = α
@@ -257,8 +263,21 @@ def test_noise_free_inner_loop_is_the_documented_recursion(cls, wd, m, nesterov)
     h, L, alpha = 0.1, 7, 0.75
     kw = {"alpha": alpha} if cls is EntropySGD else {}
     y = torch.tensor(xs, dtype=torch.float64, requires_grad=True)
-    opt = cls([y], lr=1.0, momentum=0.0, nesterov=False, L=L, inner_lr=h, gamma=GAMMA, scoping=0.0,
-              noise=0.0, weight_decay=wd, inner_momentum=m, inner_nesterov=nesterov, **kw)
+    opt = cls(
+        [y],
+        lr=1.0,
+        momentum=0.0,
+        nesterov=False,
+        L=L,
+        inner_lr=h,
+        gamma=GAMMA,
+        scoping=0.0,
+        noise=0.0,
+        weight_decay=wd,
+        inner_momentum=m,
+        inner_nesterov=nesterov,
+        **kw,
+    )
     opt.step(closure_for(opt, y))
     yk, mu, b = xs.copy(), xs.copy(), None
     for k in range(1, L + 1):
@@ -278,8 +297,18 @@ def test_noise_scaling_gives_inverse_temperature_eps_squared():
     M, h = 200_000, 0.05
     torch.manual_seed(3)
     y = torch.full((M,), X0, dtype=torch.float64, requires_grad=True)
-    opt = EntropySGD([y], lr=1.0, momentum=0.0, nesterov=False, L=1, inner_lr=h, gamma=GAMMA, scoping=0.0,
-                     noise=EPS, alpha=0.0)
+    opt = EntropySGD(
+        [y],
+        lr=1.0,
+        momentum=0.0,
+        nesterov=False,
+        L=1,
+        inner_lr=h,
+        gamma=GAMMA,
+        scoping=0.0,
+        noise=EPS,
+        alpha=0.0,
+    )
     opt.step(closure_for(opt, y))
     var = y.detach().var().item()
     # sample variance of a Gaussian: relative standard error √(2/(M − 1))
@@ -294,8 +323,11 @@ def test_langevin_stability_line_is_checked_at_construction(cls):
     cls(params, inner_lr=0.1, gamma=19.9)
     cls(params, inner_lr=0.1, gamma=1.0, gamma_max=19.9)
     cls(params, inner_lr=0.1, gamma=50.0, L=0)  # no inner loop: nothing to destabilise
-    for kw, name in [(dict(gamma=20.0), "gamma"), (dict(gamma=1.0, gamma_max=20.0), "gamma_max"),
-                     (dict(gamma=19.6, weight_decay=0.5), "gamma")]:
+    for kw, name in [
+        (dict(gamma=20.0), "gamma"),
+        (dict(gamma=1.0, gamma_max=20.0), "gamma_max"),
+        (dict(gamma=19.6, weight_decay=0.5), "gamma"),
+    ]:
         with pytest.raises(ValueError, match=f"{name}=.*unstable"):
             cls(params, inner_lr=0.1, **kw)
 

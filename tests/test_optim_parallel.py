@@ -20,9 +20,24 @@ from torch import nn
 from deeprelax.optim import ElasticSGD, EntropySGD, Parle
 from deeprelax.optim._relaxation import NoiseRNG
 
-HP = dict(lr=0.3, momentum=0.9, nesterov=True, weight_decay=1e-3, L=3, inner_lr=0.05, gamma=0.2,
-          gamma_max=0.5, rho=0.4, rho_max=0.6, scoping=0.2, noise=1e-2, alpha=0.7, inner_momentum=0.5,
-          inner_nesterov=True, inner_momentum_on="step")
+HP = dict(
+    lr=0.3,
+    momentum=0.9,
+    nesterov=True,
+    weight_decay=1e-3,
+    L=3,
+    inner_lr=0.05,
+    gamma=0.2,
+    gamma_max=0.5,
+    rho=0.4,
+    rho_max=0.6,
+    scoping=0.2,
+    noise=1e-2,
+    alpha=0.7,
+    inner_momentum=0.5,
+    inner_nesterov=True,
+    inner_momentum_on="step",
+)
 SEED = 11
 STEPS = 4
 
@@ -34,8 +49,10 @@ def make_model(replica):
 
 def stream(replica, n=40):
     g = torch.Generator().manual_seed(1000 + replica)
-    return [(torch.randn(8, 4, generator=g, dtype=torch.float64), torch.randint(0, 3, (8,), generator=g))
-            for _ in range(n)]
+    return [
+        (torch.randn(8, 4, generator=g, dtype=torch.float64), torch.randint(0, 3, (8,), generator=g))
+        for _ in range(n)
+    ]
 
 
 def closure_for(model, data):
@@ -88,7 +105,8 @@ def spec_run(n, hp, steps, L=None, reference="anchors"):
                     for i, p in enumerate(params):
                         d = p.grad + wd * p + gamma * (p - xs[a][i])
                         d = d + hp["noise"] / math.sqrt(hp["inner_lr"] / 2) * torch.randn(
-                            p.shape, generator=gens[a], dtype=p.dtype)
+                            p.shape, generator=gens[a], dtype=p.dtype
+                        )
                         ib[i] = d.clone() if ib[i] is None else hp["inner_momentum"] * ib[i] + d
                         d = d + hp["inner_momentum"] * ib[i]
                         p -= hp["inner_lr"] * d
@@ -161,12 +179,20 @@ def _worker(rank, world, init_file, out_dir):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     results = {}
     try:
-        for name, cls, kw in (("parle", Parle, dict(HP)), ("parle-means", Parle, dict(HP, reference="means")),
-                              ("parle-foreach", Parle, dict(HP, foreach=True)),
-                              ("parle-L0", Parle, dict(HP, L=0)),
-                              ("elastic", ElasticSGD, {k: HP[k] for k in
-                                                       ("lr", "momentum", "nesterov", "weight_decay", "rho",
-                                                        "rho_max", "scoping")})):
+        for name, cls, kw in (
+            ("parle", Parle, dict(HP)),
+            ("parle-means", Parle, dict(HP, reference="means")),
+            ("parle-foreach", Parle, dict(HP, foreach=True)),
+            ("parle-L0", Parle, dict(HP, L=0)),
+            (
+                "elastic",
+                ElasticSGD,
+                {
+                    k: HP[k]
+                    for k in ("lr", "momentum", "nesterov", "weight_decay", "rho", "rho_max", "scoping")
+                },
+            ),
+        ):
             model = make_model(rank)
             extra = dict(seed=SEED) if cls is Parle else {}
             opt = cls(model.parameters(), **kw, **extra)

@@ -62,8 +62,9 @@ def test_dependency_floor_is_at_least_what_the_code_needs(name):
 
 
 def test_ci_floors_script_reads_every_floor_except_torch():
-    out = subprocess.run([sys.executable, str(ROOT / ".ci" / "floors.py")], capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, str(ROOT / ".ci" / "floors.py")], capture_output=True, text=True, check=True
+    ).stdout.split()
     expected = [f"{n}=={v}" for n, v in floors().items() if n != "torch"]
     assert out == expected
 
@@ -76,9 +77,17 @@ def test_changelog_names_the_current_version_or_unreleased():
 def test_no_machine_specific_paths():
     files = [ROOT / "README.md"]
     for folder in ("src", "docs", "tests"):
-        files += [p for p in (ROOT / folder).rglob("*")
-                  if p.is_file() and not {"gallery", "assets", "__pycache__"} & set(p.parts)
-                  and p.suffix in {".py", ".md", ".txt", ".json", ".html", ".csv", ".cfg", ".toml", ".yml"}]
-    hits = [f"{p.relative_to(ROOT)}:{i}" for p in files
-            for i, line in enumerate(p.read_text(errors="replace").splitlines(), 1) if MACHINE_PATH in line]
+        files += [
+            p
+            for p in (ROOT / folder).rglob("*")
+            if p.is_file()
+            and not {"gallery", "assets", "__pycache__"} & set(p.parts)
+            and p.suffix in {".py", ".md", ".txt", ".json", ".html", ".csv", ".cfg", ".toml", ".yml"}
+        ]
+    hits = [
+        f"{p.relative_to(ROOT)}:{i}"
+        for p in files
+        for i, line in enumerate(p.read_text(errors="replace").splitlines(), 1)
+        if MACHINE_PATH in line
+    ]
     assert not hits, "machine-specific paths (use --data-dir / $DEEPRELAX_DATA):\n" + "\n".join(hits)

@@ -69,8 +69,9 @@ def test_mfpt_free_diffusion_closed_form():
     x = np.linspace(0, 1, 101)
     for beta in (0.5, 2.0):
         assert mfpt_1d_grid(x, np.zeros_like(x), 0.0, beta) == pytest.approx(beta / 2, rel=1e-12)
-        assert mfpt_1d_grid(x, np.zeros_like(x), x[30], beta) == pytest.approx(beta * (1 - x[30] ** 2) / 2,
-                                                                               rel=1e-3)
+        assert mfpt_1d_grid(x, np.zeros_like(x), x[30], beta) == pytest.approx(
+            beta * (1 - x[30] ** 2) / 2, rel=1e-3
+        )
 
 
 def test_mfpt_over_eyring_kramers_tends_to_one():
@@ -96,8 +97,9 @@ def test_mfpt_large_beta_is_finite_in_log_space():
 def test_simulated_exit_time_ci_contains_exact_mfpt():
     beta, dt = 3.0, 0.005
     rng = np.random.default_rng(11)
-    tau = simulate_exit_times(dV_dw, -np.ones(600), lambda x: x[:, 0] >= 1, beta=beta, dt=dt, max_steps=20000,
-                              rng=rng)
+    tau = simulate_exit_times(
+        dV_dw, -np.ones(600), lambda x: x[:, 0] >= 1, beta=beta, dt=dt, max_steps=20000, rng=rng
+    )
     est = mean_exit_time(tau, censor_time=20000 * dt)
     exact = mfpt_1d(V_dw, -1, 1, beta)
     assert est.ci_low < exact < est.ci_high
@@ -211,8 +213,15 @@ def test_fick_jacobs_vs_simulation_entropic_barrier():
     X, Y = np.meshgrid(x, y, indexing="ij")
     T_fj = fick_jacobs_mfpt(x, y, pot.V(np.stack([X, Y], -1)), beta, -1.0, 1.0)
     rng = np.random.default_rng(3)
-    tau = simulate_exit_times(pot.grad, np.tile([-1.0, 0.0], (200, 1)), lambda p: p[:, 0] >= 1.0, beta=beta,
-                              dt=0.005, max_steps=40000, rng=rng)
+    tau = simulate_exit_times(
+        pot.grad,
+        np.tile([-1.0, 0.0], (200, 1)),
+        lambda p: p[:, 0] >= 1.0,
+        beta=beta,
+        dt=0.005,
+        max_steps=40000,
+        rng=rng,
+    )
     est = mean_exit_time(tau, censor_time=200.0)
     assert 0.9 < est.mean / T_fj < 1.4
     # and Eyring-Kramers, whose asymptotics need beta*a >> 1 (here beta*a = 1), is off by a factor ~2
@@ -235,8 +244,18 @@ def test_forward_flux_sampling_recovers_the_exact_mfpt():
     beta = 5.0
     exact = mfpt_1d(V_dw, -1.0, 1.0, beta)
     lam = [-1.0, -0.8, -0.6, -0.4, -0.2, 0.0, 1.0]
-    runs = forward_flux_mfpt(dV_dw, -np.ones(40), lambda x: x[:, 0], lam, beta=beta, dt=0.01, flux_steps=2000,
-                             trials=1500, rng=np.random.default_rng(5), replicas=8)
+    runs = forward_flux_mfpt(
+        dV_dw,
+        -np.ones(40),
+        lambda x: x[:, 0],
+        lam,
+        beta=beta,
+        dt=0.01,
+        flux_steps=2000,
+        trials=1500,
+        rng=np.random.default_rng(5),
+        replicas=8,
+    )
     assert len(runs) == 8 and all(0 < p <= 1 for r in runs for p in r.probabilities)
     est = mean_exit_time_replicas([r.mfpt for r in runs])
     assert est.ci_low < est.mean < est.ci_high
@@ -244,8 +263,26 @@ def test_forward_flux_sampling_recovers_the_exact_mfpt():
     s = np.std(np.log([r.mfpt for r in runs]), ddof=1) / np.sqrt(8)
     assert abs(np.log(est.mean / exact)) < 4 * s + 0.02  # sampling error plus the O(dt) Euler bias
     with pytest.raises(ValueError, match="in A"):
-        forward_flux_mfpt(dV_dw, np.zeros(4), lambda x: x[:, 0], lam, beta=beta, dt=0.01, flux_steps=10,
-                          trials=10, rng=np.random.default_rng(0))
+        forward_flux_mfpt(
+            dV_dw,
+            np.zeros(4),
+            lambda x: x[:, 0],
+            lam,
+            beta=beta,
+            dt=0.01,
+            flux_steps=10,
+            trials=10,
+            rng=np.random.default_rng(0),
+        )
     with pytest.raises(ValueError, match="increasing"):
-        forward_flux_mfpt(dV_dw, -np.ones(4), lambda x: x[:, 0], [0.0, -1.0, 1.0], beta=beta, dt=0.01,
-                          flux_steps=10, trials=10, rng=np.random.default_rng(0))
+        forward_flux_mfpt(
+            dV_dw,
+            -np.ones(4),
+            lambda x: x[:, 0],
+            [0.0, -1.0, 1.0],
+            beta=beta,
+            dt=0.01,
+            flux_steps=10,
+            trials=10,
+            rng=np.random.default_rng(0),
+        )

@@ -30,8 +30,9 @@ def _ou_exact(x0, theta, sigma, t):
 def test_ou_mean_variance_match_discrete_and_continuous_closed_forms():
     theta, sigma, x0, h, n = 1.5, 0.8, 2.0, 0.002, 500
     rng = np.random.default_rng(1)
-    path = euler_maruyama(lambda x, t: -theta * x, np.full(N, x0), dt=h, n_steps=n, sigma=sigma, rng=rng,
-                          record_every=100)
+    path = euler_maruyama(
+        lambda x, t: -theta * x, np.full(N, x0), dt=h, n_steps=n, sigma=sigma, rng=rng, record_every=100
+    )
     assert path.x.shape == (6, N) and np.allclose(path.t, np.arange(6) * 100 * h)
     xT = path.final
     m_d, v_d = _ou_discrete(x0, theta, sigma, h, n)
@@ -77,8 +78,9 @@ def test_diagonal_noise_and_time_dependent_drift():
     rng = np.random.default_rng(4)
     # dX = cos(t) dt + diag(0, 1) dW: first coordinate is deterministic sin(T) up to the Riemann-sum error
     h, n = 0.001, 1000
-    xT = euler_maruyama(lambda x, t: np.cos(t) + 0 * x, np.zeros((N, 2)), dt=h, n_steps=n,
-                        sigma=[0.0, 1.0], rng=rng).final
+    xT = euler_maruyama(
+        lambda x, t: np.cos(t) + 0 * x, np.zeros((N, 2)), dt=h, n_steps=n, sigma=[0.0, 1.0], rng=rng
+    ).final
     assert np.allclose(xT[:, 0], np.sum(np.cos(np.arange(n) * h)) * h)
     assert abs(xT[:, 0][0] - np.sin(1.0)) < h
     assert abs(xT[:, 1].var(ddof=1) - 1.0) < 4 * np.sqrt(2 / N)
@@ -89,15 +91,29 @@ def test_brownian_exit_time_from_interval():
     # 0.5826 σ√h (Broadie-Glasserman-Kou correction), so the discrete mean is ≈ (1 + 0.5826σ√h)²/σ².
     sigma, h, n = 1.0, 1e-4, 3000
     rng = np.random.default_rng(5)
-    tau = first_passage_times(lambda x, t: 0 * x, np.zeros(n), lambda x: np.abs(x[:, 0]) >= 1,
-                              dt=h, sigma=sigma, rng=rng, max_steps=10**6)
+    tau = first_passage_times(
+        lambda x, t: 0 * x,
+        np.zeros(n),
+        lambda x: np.abs(x[:, 0]) >= 1,
+        dt=h,
+        sigma=sigma,
+        rng=rng,
+        max_steps=10**6,
+    )
     assert np.all(np.isfinite(tau))
     corrected = (1 + 0.5826 * sigma * np.sqrt(h)) ** 2 / sigma**2
     se = tau.std(ddof=1) / np.sqrt(n)
     assert abs(tau.mean() - corrected) < 4 * se
     # censoring is reported as inf, and starting inside the target gives 0
-    tau2 = first_passage_times(lambda x, t: 0 * x, np.array([0.0, 5.0]), lambda x: np.abs(x[:, 0]) >= 1,
-                               dt=h, sigma=0.0, rng=rng, max_steps=10)
+    tau2 = first_passage_times(
+        lambda x, t: 0 * x,
+        np.array([0.0, 5.0]),
+        lambda x: np.abs(x[:, 0]) >= 1,
+        dt=h,
+        sigma=0.0,
+        rng=rng,
+        max_steps=10,
+    )
     assert tau2[0] == np.inf and tau2[1] == 0.0
 
 
@@ -109,8 +125,9 @@ def test_fast_slow_linear_mean_and_homogenized_limit():
     for eps in (0.05, 0.005):
         ds = eps / 50
         n = round(T / ds)
-        p = entropy_sgd_fast_slow(lambda y: a * y, np.full(2000, x0), gamma=gamma, beta=beta, eps=eps, ds=ds,
-                                  n_steps=n, rng=rng)
+        p = entropy_sgd_fast_slow(
+            lambda y: a * y, np.full(2000, x0), gamma=gamma, beta=beta, eps=eps, ds=ds, n_steps=n, rng=rng
+        )
         # exact mean of the (linear) EM chain: z_{k+1} = (I + ds M) z_k
         M = np.array([[-1 / gamma, 1 / gamma], [1 / (eps * gamma), -(a + 1 / gamma) / eps]])
         mean = np.linalg.matrix_power(np.eye(2) + ds * M, n) @ np.array([x0, x0])
@@ -141,7 +158,8 @@ def test_invalid_arguments(kwargs, match):
 def test_invalid_fast_slow_arguments():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="ds"):
-        entropy_sgd_fast_slow(lambda y: y, np.zeros(2), gamma=1.0, beta=1.0, eps=0.01, ds=0.02, n_steps=1,
-                              rng=rng)
+        entropy_sgd_fast_slow(
+            lambda y: y, np.zeros(2), gamma=1.0, beta=1.0, eps=0.01, ds=0.02, n_steps=1, rng=rng
+        )
     with pytest.raises(ValueError, match="beta"):
         langevin(lambda x: x, np.zeros(2), beta=0.0, dt=0.1, n_steps=1, rng=rng)

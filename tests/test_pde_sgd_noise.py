@@ -33,8 +33,15 @@ def test_sgd_on_kmeans_matches_discrete_ou_variance(lr):
     y = rng.normal(0, 2, 500)
     ybar, b = y.mean(), 4
     sigma = y.var() / b
-    p = sgd(lambda th, idx: th - y[idx].mean(axis=1), np.full(4000, ybar), lr=lr, n_steps=200, n_data=500,
-            batch_size=b, rng=rng)
+    p = sgd(
+        lambda th, idx: th - y[idx].mean(axis=1),
+        np.full(4000, ybar),
+        lr=lr,
+        n_steps=200,
+        n_data=500,
+        batch_size=b,
+        rng=rng,
+    )
     d = p.final - ybar
     v = ou_stationary_variance(lr, sigma)
     # chains independent; the noise is a mean of 4 draws, nearly Gaussian: SE of a variance ~ v*sqrt(2/n)*1.1
@@ -46,8 +53,9 @@ def test_sgd_on_kmeans_matches_discrete_ou_variance(lr):
 
 def test_sgd_records_and_validates():
     rng = np.random.default_rng(1)
-    p = sgd(lambda th, idx: th, np.ones(3), lr=0.5, n_steps=4, n_data=10, batch_size=2, rng=rng,
-            record_every=2)
+    p = sgd(
+        lambda th, idx: th, np.ones(3), lr=0.5, n_steps=4, n_data=10, batch_size=2, rng=rng, record_every=2
+    )
     assert np.allclose(p.t, [0, 1, 2]) and np.allclose(p.x[:, 0], [1, 0.25, 0.0625])
     with pytest.raises(ValueError, match="lr"):
         sgd(lambda th, idx: th, np.ones(3), lr=0, n_steps=1, n_data=1, batch_size=1, rng=rng)

@@ -12,8 +12,9 @@ from deeprelax.optim import HJ, REGISTRY, ElasticSGD, EntropySGD, Heat, Parle, g
 @pytest.mark.parametrize("cls", [EntropySGD, Heat, HJ, ElasticSGD, Parle])
 def test_schema_is_the_constructor_signature(cls):
     sig = inspect.signature(cls.__init__)
-    declared = {n: p.default for n, p in sig.parameters.items()
-                if n not in ("self", "params", *cls._object_options)}
+    declared = {
+        n: p.default for n, p in sig.parameters.items() if n not in ("self", "params", *cls._object_options)
+    }
     assert cls.hyperparameters == declared
     opt = cls([__import__("torch").zeros(1, requires_grad=True)])
     for k, v in declared.items():
@@ -40,7 +41,17 @@ def test_everything_else_reads_the_registry():
 
 
 def test_every_hyperparameter_has_a_command_line_flag():
-    no_flag = {"foreach", "seed", "process_group", "reference", "nesterov", "inner_nesterov", "dampening",
-               "center", "moving_rate", "period"}  # object options: through a config's hparams
+    no_flag = {
+        "foreach",
+        "seed",
+        "process_group",
+        "reference",
+        "nesterov",
+        "inner_nesterov",
+        "dampening",
+        "center",
+        "moving_rate",
+        "period",
+    }  # object options: through a config's hparams
     wanted = {k for info in REGISTRY.values() for k in info.keywords} - no_flag
     assert wanted <= set(HPARAMS), sorted(wanted - set(HPARAMS))

@@ -13,9 +13,25 @@ import torch
 
 from deeprelax.cli import error_line, main
 
-TINY = ["--data", "mnist-subset", "--n-train", "64", "--n-test", "50", "--batch-size", "16",
-        "--steps-per-epoch", "1", "--epochs", "1", "--dry-feed-batches", "1", "--threads", "1",
-        "--no-progress"]
+TINY = [
+    "--data",
+    "mnist-subset",
+    "--n-train",
+    "64",
+    "--n-test",
+    "50",
+    "--batch-size",
+    "16",
+    "--steps-per-epoch",
+    "1",
+    "--epochs",
+    "1",
+    "--dry-feed-batches",
+    "1",
+    "--threads",
+    "1",
+    "--no-progress",
+]
 CHEAP = TINY[2:10] + TINY[12:]  # TINY without --data and --epochs (which would override the config's)
 
 
@@ -42,8 +58,10 @@ def argparse_fails(capsys, argv, *needles):
 
 
 # -- hyperparameters and model options -------------------------------------------------------------
-@pytest.mark.parametrize("opt,flag,value", [("hj", "--alpha", "0.5"), ("sgd", "--L", "5"),
-                                            ("heat", "--damping", "0.5"), ("sgd", "--gamma", "1")])
+@pytest.mark.parametrize(
+    "opt,flag,value",
+    [("hj", "--alpha", "0.5"), ("sgd", "--L", "5"), ("heat", "--damping", "0.5"), ("sgd", "--gamma", "1")],
+)
 def test_hyperparameter_the_optimizer_does_not_take(capsys, tmp_path, opt, flag, value):
     fails(capsys, ["train", *TINY, "--optimizer", opt, flag, value, "--out", str(tmp_path)], flag, opt)
     assert not (tmp_path / "config.json").exists()
@@ -55,8 +73,9 @@ def test_config_file_hyperparameter_the_optimizer_does_not_take(capsys, tmp_path
     fails(capsys, ["train", "--config", str(cfg), *TINY, "--out", str(tmp_path / "o")], "hparams", "L")
 
 
-@pytest.mark.parametrize("opt,bad", [("foo=1", "foo"), ("foo", "KEY=VALUE"), ("dropout=abc", "dropout"),
-                                     ("bn=sideways", "bn")])
+@pytest.mark.parametrize(
+    "opt,bad", [("foo=1", "foo"), ("foo", "KEY=VALUE"), ("dropout=abc", "dropout"), ("bn=sideways", "bn")]
+)
 def test_bad_model_option(capsys, tmp_path, opt, bad):
     fails(capsys, ["train", *TINY, "--model-option", opt, "--out", str(tmp_path)], bad)
 
@@ -77,14 +96,25 @@ def test_malformed_device(capsys, tmp_path):
 
 
 # -- config files ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("text,needle", [
-    ("[1, 2]", "expected a JSON object"), ('{"hparams": null}', "hparams"), ('{"epochs": true}', "epochs"),
-    ('{"model_options": [1]}', "model_options"), ('{"lr_schedule": [1]}', "lr_schedule"),
-    ('{"lr_schedule": {"1": 0.1, "01": 0.2}}', "twice"), ('{"seed": 1, "seed": 2}', "twice"),
-    ('{"epochs": 2', "not valid JSON"), ('{"optimizer": 3}', "optimizer"), ('{"data": []}', "data"),
-    ('{"seed": -1}', "seed"), ('{"modle": "lenet"}', "modle"), ("", "not valid JSON"),
-    ('{"model": "\udcff"}'.encode("utf-8", "surrogateescape"), "not valid JSON"),  # not UTF-8
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("[1, 2]", "expected a JSON object"),
+        ('{"hparams": null}', "hparams"),
+        ('{"epochs": true}', "epochs"),
+        ('{"model_options": [1]}', "model_options"),
+        ('{"lr_schedule": [1]}', "lr_schedule"),
+        ('{"lr_schedule": {"1": 0.1, "01": 0.2}}', "twice"),
+        ('{"seed": 1, "seed": 2}', "twice"),
+        ('{"epochs": 2', "not valid JSON"),
+        ('{"optimizer": 3}', "optimizer"),
+        ('{"data": []}', "data"),
+        ('{"seed": -1}', "seed"),
+        ('{"modle": "lenet"}', "modle"),
+        ("", "not valid JSON"),
+        ('{"model": "\udcff"}'.encode("utf-8", "surrogateescape"), "not valid JSON"),  # not UTF-8
+    ],
+)
 def test_malformed_config(capsys, tmp_path, text, needle):
     cfg = tmp_path / "c.json"
     cfg.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -92,8 +122,12 @@ def test_malformed_config(capsys, tmp_path, text, needle):
 
 
 def test_missing_config(capsys, tmp_path):
-    fails(capsys, ["train", "--config", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o")],
-          "No such file or directory", str(tmp_path / "nope.json"))
+    fails(
+        capsys,
+        ["train", "--config", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o")],
+        "No such file or directory",
+        str(tmp_path / "nope.json"),
+    )
 
 
 # -- unwritable places -----------------------------------------------------------------------------
@@ -109,15 +143,24 @@ def test_unwritable_data_cache_fails_before_any_download(capsys, tmp_path, monke
 
     monkeypatch.setattr(dl, "_download", no_network)
     monkeypatch.setenv("DEEPRELAX_DATA", "/dev/null/x")
-    fails(capsys, ["train", "--data", "mnist", "--model", "lenet", "--out", str(tmp_path)],
-          "cannot create the download folder /dev/null/x", "DEEPRELAX_DATA")
+    fails(
+        capsys,
+        ["train", "--data", "mnist", "--model", "lenet", "--out", str(tmp_path)],
+        "cannot create the download folder /dev/null/x",
+        "DEEPRELAX_DATA",
+    )
 
 
 def test_unwritable_lab_out(capsys):
     from deeprelax.experiments.lab import labs
 
-    fails(capsys, ["lab", next(iter(labs())), "--out", "/dev/null/x"], "Not a directory", "/dev/null/x",
-          cmd="lab")
+    fails(
+        capsys,
+        ["lab", next(iter(labs())), "--out", "/dev/null/x"],
+        "Not a directory",
+        "/dev/null/x",
+        cmd="lab",
+    )
     fails(capsys, ["lab", "all", "--out", "/dev/null/x"], "Not a directory (/dev/null/x", cmd="lab")
 
 
@@ -145,12 +188,30 @@ def test_unreadable_checkpoint_is_named_and_left_untouched(capsys, tmp_path, fin
     elif kind == "dict":
         torch.save({"epoch": 1}, ck)
     else:
-        bad = {"truncated": good[: len(good) // 2], "zeroed": bytes(len(good)),
-               "random": os.urandom(len(good)), "empty": b""}[kind]
+        bad = {
+            "truncated": good[: len(good) // 2],
+            "zeroed": bytes(len(good)),
+            "random": os.urandom(len(good)),
+            "empty": b"",
+        }[kind]
         ck.write_bytes(bad)
     before = ck.read_bytes()
-    fails(capsys, ["train", *TINY[:-3], "--epochs", "2", "--no-progress", "--optimizer", "sgd", "--resume",
-                   "--out", str(out)], str(ck))
+    fails(
+        capsys,
+        [
+            "train",
+            *TINY[:-3],
+            "--epochs",
+            "2",
+            "--no-progress",
+            "--optimizer",
+            "sgd",
+            "--resume",
+            "--out",
+            str(out),
+        ],
+        str(ck),
+    )
     assert ck.read_bytes() == before
 
 
@@ -164,14 +225,21 @@ def test_malicious_checkpoint_is_refused_and_never_run(capsys, tmp_path, finishe
     out = _copy(finished_run, tmp_path)
     monkeypatch.chdir(tmp_path)
     torch.save({"config": {}, "x": _Evil()}, out / "checkpoint.pt")
-    line = fails(capsys, ["train", *TINY, "--optimizer", "sgd", "--resume", "--out", str(out)],
-                 "refusing to load", str(out / "checkpoint.pt"))
+    line = fails(
+        capsys,
+        ["train", *TINY, "--optimizer", "sgd", "--resume", "--out", str(out)],
+        "refusing to load",
+        str(out / "checkpoint.pt"),
+    )
     assert "weights_only=False" not in line  # never advise the unsafe load
     assert not (tmp_path / "PWNED").exists()
     with open(out / "checkpoint.pt", "wb") as f:  # a bare pickle, not torch's zip format
         pickle.dump({"config": _Evil()}, f)
-    fails(capsys, ["train", *TINY, "--optimizer", "sgd", "--resume", "--out", str(out)],
-          str(out / "checkpoint.pt"))
+    fails(
+        capsys,
+        ["train", *TINY, "--optimizer", "sgd", "--resume", "--out", str(out)],
+        str(out / "checkpoint.pt"),
+    )
     assert not (tmp_path / "PWNED").exists()
 
 
@@ -187,37 +255,57 @@ def test_full_disk_while_checkpointing_keeps_the_old_checkpoint(capsys, tmp_path
 
     monkeypatch.setattr(torch, "save", full_disk)
     out = tmp_path / "r"
-    fails(capsys, ["train", *TINY[:-3], "--epochs", "2", "--no-progress", "--optimizer", "sgd",
-                   "--out", str(out)],
-          "No space left on device", "the previous checkpoint (epoch 1) was kept", str(out / "checkpoint.pt"))
+    fails(
+        capsys,
+        ["train", *TINY[:-3], "--epochs", "2", "--no-progress", "--optimizer", "sgd", "--out", str(out)],
+        "No space left on device",
+        "the previous checkpoint (epoch 1) was kept",
+        str(out / "checkpoint.pt"),
+    )
     assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 1
 
 
 # -- the other subcommands -------------------------------------------------------------------------
 def test_missing_and_malformed_compare_settings(capsys, tmp_path):
-    fails(capsys, ["compare", "--settings", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o")],
-          "No such file or directory", str(tmp_path / "nope.json"), cmd="compare")
+    fails(
+        capsys,
+        ["compare", "--settings", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o")],
+        "No such file or directory",
+        str(tmp_path / "nope.json"),
+        cmd="compare",
+    )
     bad = tmp_path / "s.json"
-    for text, needle in (("{", "not valid JSON"), ("[1]", "budget"),
-                         ('{"budget": 4, "optimizers": {"sgd": 1}}', "optimizers.sgd")):
+    for text, needle in (
+        ("{", "not valid JSON"),
+        ("[1]", "budget"),
+        ('{"budget": 4, "optimizers": {"sgd": 1}}', "optimizers.sgd"),
+    ):
         bad.write_text(text)
-        fails(capsys, ["compare", "--settings", str(bad), "--out", str(tmp_path / "o")], needle, str(bad),
-              cmd="compare")
+        fails(
+            capsys,
+            ["compare", "--settings", str(bad), "--out", str(tmp_path / "o")],
+            needle,
+            str(bad),
+            cmd="compare",
+        )
 
 
-@pytest.mark.parametrize("argv,flag", [
-    (["train", "--seed", "-1", "--out", "x"], "argument --seed"),
-    (["train", "--seed", str(2**63), "--out", "x"], "argument --seed"),
-    (["train", "--threads", "0", "--out", "x"], "argument --threads"),
-    (["train", "--epochs", "0", "--out", "x"], "argument --epochs"),
-    (["train", "--n-train", "-3", "--out", "x"], "argument --n-train"),
-    (["train", "--resume", "--overwrite", "--out", "x"], "not allowed with argument"),
-    (["compare", "--threads", "0"], "argument --threads"),
-    (["compare", "--jobs", "0"], "argument --jobs"),
-    (["compare", "--seed", "-1"], "argument --seed"),
-    (["table1", "--model", "lenet", "--optimizer", "sgd", "--threads", "0"], "argument --threads"),
-    (["table1", "--model", "lenet", "--optimizer", "sgd", "--seeds", "-1"], "argument --seeds"),
-])
+@pytest.mark.parametrize(
+    "argv,flag",
+    [
+        (["train", "--seed", "-1", "--out", "x"], "argument --seed"),
+        (["train", "--seed", str(2**63), "--out", "x"], "argument --seed"),
+        (["train", "--threads", "0", "--out", "x"], "argument --threads"),
+        (["train", "--epochs", "0", "--out", "x"], "argument --epochs"),
+        (["train", "--n-train", "-3", "--out", "x"], "argument --n-train"),
+        (["train", "--resume", "--overwrite", "--out", "x"], "not allowed with argument"),
+        (["compare", "--threads", "0"], "argument --threads"),
+        (["compare", "--jobs", "0"], "argument --jobs"),
+        (["compare", "--seed", "-1"], "argument --seed"),
+        (["table1", "--model", "lenet", "--optimizer", "sgd", "--threads", "0"], "argument --threads"),
+        (["table1", "--model", "lenet", "--optimizer", "sgd", "--seeds", "-1"], "argument --seeds"),
+    ],
+)
 def test_bad_numbers_name_the_argument(capsys, argv, flag):
     argparse_fails(capsys, argv, flag)
 
@@ -251,8 +339,10 @@ def test_a_bug_still_shows_its_traceback(monkeypatch):
 def test_error_line_names_the_file_and_stays_on_one_line():
     e = FileNotFoundError(errno.ENOENT, "No such file or directory", "a.json")
     assert error_line(e) == "No such file or directory (a.json)"
-    assert error_line(OSError(errno.EXDEV, "Invalid cross-device link", "a", None, "b")) == \
-        "Invalid cross-device link (a -> b)"
+    assert (
+        error_line(OSError(errno.EXDEV, "Invalid cross-device link", "a", None, "b"))
+        == "Invalid cross-device link (a -> b)"
+    )
     assert "\n" not in error_line(ValueError("two\nlines"))
 
 

@@ -24,12 +24,26 @@ class _Reached(Exception):
 
 INTS = st.sampled_from(["-1", "0", "1", "2", "3", "7", "64", str(2**63), "1e3", "x", "", "2.5"])
 FLOATS = st.sampled_from(["0", "0.1", "1", "-1", "1e-4", "nan", "inf", "-inf", "1e309", "abc", "", "3"])
-WORDS = st.one_of(st.sampled_from(["", "-", "--", "x", "a=b", "=1", "--out", "-h?"]),
-                  st.text(alphabet="abc-=:,.01 ", max_size=8))
-FILES = st.sampled_from(["missing.json", "list.json", "null_hparams.json", "bool_epochs.json", "bad.json",
-                         "dup.json", "ok.json", "cell.json"])
-SCHEDULE = st.one_of(st.sampled_from(["0:1", "0:1,2:0.1", "0:1,0:2", "x", "", "0:-1", "1:nan", ":", "0:1:2"]),
-                     st.text(alphabet="0123456789:,.-e ", max_size=10))
+WORDS = st.one_of(
+    st.sampled_from(["", "-", "--", "x", "a=b", "=1", "--out", "-h?"]),
+    st.text(alphabet="abc-=:,.01 ", max_size=8),
+)
+FILES = st.sampled_from(
+    [
+        "missing.json",
+        "list.json",
+        "null_hparams.json",
+        "bool_epochs.json",
+        "bad.json",
+        "dup.json",
+        "ok.json",
+        "cell.json",
+    ]
+)
+SCHEDULE = st.one_of(
+    st.sampled_from(["0:1", "0:1,2:0.1", "0:1,0:2", "x", "", "0:-1", "1:nan", ":", "0:1:2"]),
+    st.text(alphabet="0123456789:,.-e ", max_size=10),
+)
 
 
 def _flag(name, values):
@@ -44,38 +58,67 @@ TRAIN_OPTS = [
     _flag("--model", st.sampled_from(["lenet", "mnistfc", "allcnn", "vgg", ""])),
     _flag("--optimizer", st.sampled_from(["sgd", "entropy-sgd", "entropy_sgd", "hj", "heat", "HJ", "adam"])),
     *[_flag(f"--{n.replace('_', '-')}", INTS if t is int else FLOATS) for n, t in HPARAMS.items()],
-    _switch("--nesterov"), _switch("--no-nesterov"),
-    _flag("--epochs", INTS), _flag("--lr-schedule", SCHEDULE), _flag("--batch-size", INTS),
+    _switch("--nesterov"),
+    _switch("--no-nesterov"),
+    _flag("--epochs", INTS),
+    _flag("--lr-schedule", SCHEDULE),
+    _flag("--batch-size", INTS),
     _flag("--sampling", st.sampled_from(["replacement", "shuffle", "bootstrap"])),
-    _flag("--steps-per-epoch", INTS), _flag("--n-train", INTS), _flag("--n-test", INTS),
+    _flag("--steps-per-epoch", INTS),
+    _flag("--n-train", INTS),
+    _flag("--n-test", INTS),
     _flag("--data", st.sampled_from(["mnist-subset", "mnist", "fashion-mnist", "cifar10", "imagenet"])),
     _flag("--data-dir", st.sampled_from(["/nonexistent", "/dev/null", "."])),
-    _switch("--augment"), _switch("--no-augment"), _flag("--dry-feed-batches", INTS), _flag("--seed", INTS),
+    _switch("--augment"),
+    _switch("--no-augment"),
+    _flag("--dry-feed-batches", INTS),
+    _flag("--seed", INTS),
     _flag("--device", st.sampled_from(["cpu", "cuda", "cuda:7", "mps", "tpu", "cuda:x", ""])),
-    _flag("--threads", INTS), _flag("--model-option", WORDS),
-    _flag("--model-option", st.sampled_from(["dropout=0.25", "bn=before", "fc_bn=true", "foo=1", "dropout=x",
-                                             "hidden=0", "bn=none"])),
-    _flag("--config", FILES), _switch("--resume"), _switch("--overwrite"), _switch("--allow-env-change"),
-    _switch("--no-progress"), st.tuples(WORDS).map(list),
+    _flag("--threads", INTS),
+    _flag("--model-option", WORDS),
+    _flag(
+        "--model-option",
+        st.sampled_from(
+            ["dropout=0.25", "bn=before", "fc_bn=true", "foo=1", "dropout=x", "hidden=0", "bn=none"]
+        ),
+    ),
+    _flag("--config", FILES),
+    _switch("--resume"),
+    _switch("--overwrite"),
+    _switch("--allow-env-change"),
+    _switch("--no-progress"),
+    st.tuples(WORDS).map(list),
 ]
 COMPARE_OPTS = [
     _flag("--model", st.sampled_from(["lenet", "mnistfc", "allcnn"])),
     st.lists(st.sampled_from(["sgd", "entropy-sgd", "hj", "heat", "adam"]), min_size=1, max_size=3).map(
-        lambda xs: ["--optimizers", *xs]),
-    _flag("--budget", INTS), _flag("--data", st.sampled_from(["mnist-subset", "mnist", "cifar10", "x"])),
-    _flag("--seed", INTS), _flag("--steps-per-epoch", INTS), _flag("--n-train", INTS),
-    _flag("--dry-feed-batches", INTS), _flag("--settings", FILES), _flag("--jobs", INTS),
-    _flag("--threads", INTS), _flag("--device", st.sampled_from(["cpu", "cuda", "tpu"])),
+        lambda xs: ["--optimizers", *xs]
+    ),
+    _flag("--budget", INTS),
+    _flag("--data", st.sampled_from(["mnist-subset", "mnist", "cifar10", "x"])),
+    _flag("--seed", INTS),
+    _flag("--steps-per-epoch", INTS),
+    _flag("--n-train", INTS),
+    _flag("--dry-feed-batches", INTS),
+    _flag("--settings", FILES),
+    _flag("--jobs", INTS),
+    _flag("--threads", INTS),
+    _flag("--device", st.sampled_from(["cpu", "cuda", "tpu"])),
     st.tuples(WORDS).map(list),
 ]
 TABLE1_OPTS = [
     _flag("--model", st.sampled_from(["mnistfc", "lenet", "allcnn", "vgg"])),
     _flag("--optimizer", st.sampled_from(["sgd", "entropy-sgd", "hj", "heat", "adam"])),
     st.lists(INTS, min_size=1, max_size=3).map(lambda xs: ["--seeds", *xs]),
-    _flag("--data", st.sampled_from(["mnist-subset", "cifar10", "x"])), _flag("--epochs", INTS),
-    _flag("--steps-per-epoch", INTS), _flag("--dry-feed-batches", INTS), _switch("--show"),
-    _flag("--device", st.sampled_from(["cpu", "cuda", "mps", "tpu"])), _flag("--threads", INTS),
-    _flag("--out", st.sampled_from(["/dev/null/x", "cell"])), _switch("--no-progress"),
+    _flag("--data", st.sampled_from(["mnist-subset", "cifar10", "x"])),
+    _flag("--epochs", INTS),
+    _flag("--steps-per-epoch", INTS),
+    _flag("--dry-feed-batches", INTS),
+    _switch("--show"),
+    _flag("--device", st.sampled_from(["cpu", "cuda", "mps", "tpu"])),
+    _flag("--threads", INTS),
+    _flag("--out", st.sampled_from(["/dev/null/x", "cell"])),
+    _switch("--no-progress"),
     st.tuples(WORDS).map(list),
 ]
 
@@ -89,10 +132,15 @@ def files(tmp_path_factory):
     from deeprelax.experiments.table1 import config_path
 
     d = tmp_path_factory.mktemp("fuzzfiles")
-    docs = {"list.json": "[1, 2]", "null_hparams.json": '{"hparams": null}',
-            "bool_epochs.json": '{"epochs": true}', "bad.json": "{", "dup.json": '{"seed": 1, "seed": 2}',
-            "ok.json": '{"optimizer": "hj", "hparams": {"L": 2}}',
-            "cell.json": config_path("lenet", "hj").read_text()}
+    docs = {
+        "list.json": "[1, 2]",
+        "null_hparams.json": '{"hparams": null}',
+        "bool_epochs.json": '{"epochs": true}',
+        "bad.json": "{",
+        "dup.json": '{"seed": 1, "seed": 2}',
+        "ok.json": '{"optimizer": "hj", "hparams": {"L": 2}}',
+        "cell.json": config_path("lenet", "hj").read_text(),
+    }
     for name, text in docs.items():
         (d / name).write_text(text)
     return d
@@ -154,8 +202,12 @@ def _run_fuzz(monkeypatch_ctx, files, strategy, prefix, examples):
     monkeypatch_ctx.setattr(t1, "run_cell", _stub_cell)
     monkeypatch_ctx.chdir(files)
 
-    @settings(max_examples=examples, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
     @given(strategy)
     def fuzz(extra):
         _check([*prefix, *extra])
@@ -164,11 +216,16 @@ def _run_fuzz(monkeypatch_ctx, files, strategy, prefix, examples):
     fuzz()
 
 
-@pytest.mark.parametrize("cmd,opts,examples", [("train", TRAIN_OPTS, 120), ("compare", COMPARE_OPTS, 60),
-                                               ("table1", TABLE1_OPTS, 60)])
+@pytest.mark.parametrize(
+    "cmd,opts,examples",
+    [("train", TRAIN_OPTS, 120), ("compare", COMPARE_OPTS, 60), ("table1", TABLE1_OPTS, 60)],
+)
 def test_cli_fuzz_ends_in_a_message_or_success(files, cmd, opts, examples, capsys):
-    prefix = {"train": [cmd, "--out", str(files / "out")], "compare": [cmd],
-              "table1": [cmd, "--model", "lenet", "--optimizer", "sgd"]}[cmd]  # options may override these
+    prefix = {
+        "train": [cmd, "--out", str(files / "out")],
+        "compare": [cmd],
+        "table1": [cmd, "--model", "lenet", "--optimizer", "sgd"],
+    }[cmd]  # options may override these
     OUTCOMES.clear()
     with pytest.MonkeyPatch.context() as mp:
         _run_fuzz(mp, files, _argv(opts), prefix, examples)
@@ -177,15 +234,37 @@ def test_cli_fuzz_ends_in_a_message_or_success(files, cmd, opts, examples, capsy
     assert OUTCOMES.get("argparse") and OUTCOMES.get("exit 2") and OUTCOMES.get("reached"), OUTCOMES
 
 
-JSONISH = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-3, 2**65), st.floats(),
-                                 st.text(max_size=6)),
-                       lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                               st.dictionaries(st.text(max_size=4), inner, max_size=3)),
-                       max_leaves=6)
-KEYS = st.sampled_from(["model", "model_options", "optimizer", "hparams", "epochs", "lr_schedule",
-                        "batch_size", "sampling", "steps_per_epoch", "data", "data_dir", "n_train", "n_test",
-                        "augment", "dry_feed_batches", "eval_batch_size", "seed", "device", "threads",
-                        "junk"])
+JSONISH = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 2**65), st.floats(), st.text(max_size=6)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+KEYS = st.sampled_from(
+    [
+        "model",
+        "model_options",
+        "optimizer",
+        "hparams",
+        "epochs",
+        "lr_schedule",
+        "batch_size",
+        "sampling",
+        "steps_per_epoch",
+        "data",
+        "data_dir",
+        "n_train",
+        "n_test",
+        "augment",
+        "dry_feed_batches",
+        "eval_batch_size",
+        "seed",
+        "device",
+        "threads",
+        "junk",
+    ]
+)
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
@@ -200,18 +279,40 @@ def test_train_config_from_json_raises_only_value_error(doc):
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # a valid one round-trips
 
 
-TINY = ["train", "--data", "mnist-subset", "--n-train", "64", "--n-test", "50", "--batch-size", "16",
-        "--steps-per-epoch", "1", "--epochs", "1", "--dry-feed-batches", "1", "--threads", "1",
-        "--no-progress"]
-SAFE = st.lists(st.one_of(
-    _flag("--optimizer", st.sampled_from(["sgd", "entropy-sgd", "hj", "heat"])),
-    _flag("--lr", st.sampled_from(["0.01", "0.1", "1e9", "nan"])),
-    _flag("--L", st.sampled_from(["0", "1", "2"])),
-    _flag("--model", st.sampled_from(["lenet", "mnistfc"])), _switch("--resume"), _switch("--overwrite"),
-    _flag("--model-option", st.sampled_from(["dropout=0", "bn=before", "bn=none"])),
-    _flag("--sampling", st.sampled_from(["shuffle", "replacement"])),
-    _flag("--seed", st.sampled_from(["0", "5"])),
-), max_size=4).map(lambda parts: list(itertools.chain.from_iterable(parts)))
+TINY = [
+    "train",
+    "--data",
+    "mnist-subset",
+    "--n-train",
+    "64",
+    "--n-test",
+    "50",
+    "--batch-size",
+    "16",
+    "--steps-per-epoch",
+    "1",
+    "--epochs",
+    "1",
+    "--dry-feed-batches",
+    "1",
+    "--threads",
+    "1",
+    "--no-progress",
+]
+SAFE = st.lists(
+    st.one_of(
+        _flag("--optimizer", st.sampled_from(["sgd", "entropy-sgd", "hj", "heat"])),
+        _flag("--lr", st.sampled_from(["0.01", "0.1", "1e9", "nan"])),
+        _flag("--L", st.sampled_from(["0", "1", "2"])),
+        _flag("--model", st.sampled_from(["lenet", "mnistfc"])),
+        _switch("--resume"),
+        _switch("--overwrite"),
+        _flag("--model-option", st.sampled_from(["dropout=0", "bn=before", "bn=none"])),
+        _flag("--sampling", st.sampled_from(["shuffle", "replacement"])),
+        _flag("--seed", st.sampled_from(["0", "5"])),
+    ),
+    max_size=4,
+).map(lambda parts: list(itertools.chain.from_iterable(parts)))
 
 
 def test_real_tiny_runs_end_in_success_a_stop_or_a_message(tmp_path):

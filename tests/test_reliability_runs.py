@@ -16,10 +16,35 @@ from deeprelax.cli import main
 from deeprelax.experiments.runfiles import LOCK_FILE, RunLock, RunLockedError
 from deeprelax.experiments.train import TrainConfig, Trainer, parse_lr_schedule, train
 
-TINY = ["--data", "mnist-subset", "--n-train", "64", "--n-test", "50", "--batch-size", "16",
-        "--steps-per-epoch", "1", "--dry-feed-batches", "1", "--no-progress", "--optimizer", "sgd"]
-CFG = dict(model="lenet", data="mnist-subset", n_train=64, n_test=50, batch_size=16, steps_per_epoch=2,
-           dry_feed_batches=1, threads=1, optimizer="sgd", hparams={"lr": 0.05})
+TINY = [
+    "--data",
+    "mnist-subset",
+    "--n-train",
+    "64",
+    "--n-test",
+    "50",
+    "--batch-size",
+    "16",
+    "--steps-per-epoch",
+    "1",
+    "--dry-feed-batches",
+    "1",
+    "--no-progress",
+    "--optimizer",
+    "sgd",
+]
+CFG = dict(
+    model="lenet",
+    data="mnist-subset",
+    n_train=64,
+    n_test=50,
+    batch_size=16,
+    steps_per_epoch=2,
+    dry_feed_batches=1,
+    threads=1,
+    optimizer="sgd",
+    hparams={"lr": 0.05},
+)
 
 
 @pytest.fixture(autouse=True)
@@ -47,8 +72,9 @@ HOLD = textwrap.dedent("""
 def test_second_train_into_a_locked_folder_is_refused_and_a_dead_holder_is_reported(tmp_path, capsys):
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], env=env, stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(out)], env=env, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         assert main(["train", *TINY, "--epochs", "1", "--threads", "1", "--out", str(out)]) == 2
@@ -73,6 +99,7 @@ def test_lock_is_exclusive_in_process_and_released_on_error(tmp_path):
         with pytest.raises(RunLockedError, match="in use"):
             train(TrainConfig(**CFG, epochs=1), tmp_path, progress=False, log=None)
     bad = TrainConfig(**{**CFG, "hparams": {"lr": 0.05}}, epochs=1)
+
     def boom(*args):
         raise RuntimeError("boom")
 
@@ -86,21 +113,63 @@ def test_lock_is_exclusive_in_process_and_released_on_error(tmp_path):
 def test_compare_and_table1_folders_are_locked(tmp_path, capsys):
     from deeprelax.experiments.compare import build_configs, load_compare_config, run_compare
 
-    configs = build_configs(load_compare_config(), optimizers=["sgd"], budget=1,
-                            overrides={"n_train": 64, "n_test": 50, "steps_per_epoch": 1})
+    configs = build_configs(
+        load_compare_config(),
+        optimizers=["sgd"],
+        budget=1,
+        overrides={"n_train": 64, "n_test": 50, "steps_per_epoch": 1},
+    )
     with RunLock(tmp_path / "cmp"):
         with pytest.raises(RunLockedError, match="in use by another compare run"):
             run_compare(configs, tmp_path / "cmp", jobs=1, log=None)
-        assert main(["compare", "--optimizers", "sgd", "--budget", "1", "--n-train", "64",
-                     "--steps-per-epoch", "1", "--out", str(tmp_path / "cmp")]) == 2  # tiny if unlocked
+        assert (
+            main(
+                [
+                    "compare",
+                    "--optimizers",
+                    "sgd",
+                    "--budget",
+                    "1",
+                    "--n-train",
+                    "64",
+                    "--steps-per-epoch",
+                    "1",
+                    "--out",
+                    str(tmp_path / "cmp"),
+                ]
+            )
+            == 2
+        )  # tiny if unlocked
         assert "in use by another compare run" in last_err(capsys)
     (tmp_path / "cmp" / "results.json").write_text("{}")
     with pytest.raises(FileExistsError, match="earlier compare run"):
         run_compare(configs, tmp_path / "cmp", jobs=1, log=None)
     with RunLock(tmp_path / "cell"):
-        assert main(["table1", "--model", "lenet", "--optimizer", "sgd", "--seeds", "0", "--data",
-                     "mnist-subset", "--epochs", "1", "--steps-per-epoch", "1", "--dry-feed-batches", "1",
-                     "--no-progress", "--out", str(tmp_path / "cell")]) == 2
+        assert (
+            main(
+                [
+                    "table1",
+                    "--model",
+                    "lenet",
+                    "--optimizer",
+                    "sgd",
+                    "--seeds",
+                    "0",
+                    "--data",
+                    "mnist-subset",
+                    "--epochs",
+                    "1",
+                    "--steps-per-epoch",
+                    "1",
+                    "--dry-feed-batches",
+                    "1",
+                    "--no-progress",
+                    "--out",
+                    str(tmp_path / "cell"),
+                ]
+            )
+            == 2
+        )
         assert "in use by another table1 cell" in last_err(capsys)
 
 
@@ -175,8 +244,15 @@ def test_every_run_file_is_written_through_a_temporary_file(tmp_path, monkeypatc
     assert opened and all(n.startswith(".") and ".tmp" in n for n in opened), opened
     written = {n.split(".")[1] for n in opened}
     assert {"config", "log", "checkpoint", "result", "error"} <= written
-    assert sorted(p.name for p in out.iterdir()) == [".lock", "checkpoint.pt", "config.json", "error.png",
-                                                     "log.csv", "log.jsonl", "result.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".lock",
+        "checkpoint.pt",
+        "config.json",
+        "error.png",
+        "log.csv",
+        "log.jsonl",
+        "result.json",
+    ]
 
 
 # -- determinism -----------------------------------------------------------------------------------
@@ -203,8 +279,23 @@ def test_resume_under_another_environment_is_refused_unless_allowed(tmp_path, ca
     torch.save(ck, out / "checkpoint.pt")
     assert main(["train", *TINY, "--epochs", "2", "--threads", "1", "--resume", "--out", str(out)]) == 2
     assert "cpu_capability" in last_err(capsys)
-    assert main(["train", *TINY, "--epochs", "2", "--threads", "1", "--resume", "--allow-env-change",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                *TINY,
+                "--epochs",
+                "2",
+                "--threads",
+                "1",
+                "--resume",
+                "--allow-env-change",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "WARNING: resuming with a changed environment" in capsys.readouterr().out
     env = json.loads((out / "result.json").read_text())["environment"]
     assert env["changes_at_resume"][0]["after_epoch"] == 1

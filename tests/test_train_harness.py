@@ -19,12 +19,22 @@ from deeprelax.experiments.train import (
     train,
 )
 
-TINY = dict(model="lenet", data="mnist-subset", n_train=256, n_test=200, batch_size=16, steps_per_epoch=3,
-            dry_feed_batches=2, threads=1)
-RELAX = {"sgd": {"lr": 0.05},
-         "entropy-sgd": {"lr": 1.0, "L": 3, "gamma": 1e-3, "noise": 1e-3},
-         "hj": {"lr": 0.05, "L": 2, "gamma": 10.0},
-         "heat": {"lr": 1.0, "L": 3, "gamma": 1e-3, "noise": 1e-3}}
+TINY = dict(
+    model="lenet",
+    data="mnist-subset",
+    n_train=256,
+    n_test=200,
+    batch_size=16,
+    steps_per_epoch=3,
+    dry_feed_batches=2,
+    threads=1,
+)
+RELAX = {
+    "sgd": {"lr": 0.05},
+    "entropy-sgd": {"lr": 1.0, "L": 3, "gamma": 1e-3, "noise": 1e-3},
+    "hj": {"lr": 0.05, "L": 2, "gamma": 10.0},
+    "heat": {"lr": 1.0, "L": 3, "gamma": 1e-3, "noise": 1e-3},
+}
 
 
 def cfg(**kw):
@@ -48,8 +58,17 @@ def test_gradient_evaluations_and_effective_epochs(opt):
 
 
 def test_learning_rate_schedule_acts_on_the_outer_lr():
-    t = Trainer(cfg(optimizer="entropy-sgd", hparams=RELAX["entropy-sgd"], epochs=3,
-                    lr_schedule={0: 1.0, 1: 0.1, 2: 0.01}), None, progress=False, log=None)
+    t = Trainer(
+        cfg(
+            optimizer="entropy-sgd",
+            hparams=RELAX["entropy-sgd"],
+            epochs=3,
+            lr_schedule={0: 1.0, 1: 0.1, 2: 0.01},
+        ),
+        None,
+        progress=False,
+        log=None,
+    )
     res = t.run()
     assert [r["lr"] for r in res.history] == [1.0, 0.1, 0.01]
     assert t.optimizer.param_groups[0]["lr"] == 0.01
@@ -109,8 +128,13 @@ def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_numbers(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(KILL_SCRIPT.format(cfg=c.to_dict()))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "killed")], env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "killed")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     # the checkpoint of the last completed epoch survived; the killed epoch is lost, nothing else
     ck = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)
@@ -133,8 +157,13 @@ def test_non_finite_loss_stops_naming_epoch_and_step(tmp_path):
             with torch.no_grad():
                 next(trainer.model.parameters()).fill_(float("nan"))
 
-    t = Trainer(cfg(optimizer="sgd", hparams={"lr": 0.05}, epochs=3), tmp_path, progress=False, log=None,
-                on_step=poison)
+    t = Trainer(
+        cfg(optimizer="sgd", hparams={"lr": 0.05}, epochs=3),
+        tmp_path,
+        progress=False,
+        log=None,
+        on_step=poison,
+    )
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, outer step 2 of 3"):
         t.run()
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 1  # last good epoch kept
@@ -165,18 +194,32 @@ def test_existing_run_is_not_overwritten_and_resume_checks_the_config(tmp_path):
     with pytest.raises(FileExistsError, match="resume"):
         train(c, tmp_path, progress=False, log=None)
     with pytest.raises(ValueError, match="cannot resume.*hparams"):
-        train(cfg(optimizer="sgd", hparams={"lr": 0.01}, epochs=2), tmp_path, resume=True, progress=False,
-              log=None)
+        train(
+            cfg(optimizer="sgd", hparams={"lr": 0.01}, epochs=2),
+            tmp_path,
+            resume=True,
+            progress=False,
+            log=None,
+        )
     # a finished run resumed with the same number of epochs does nothing more
     again = train(c, tmp_path, resume=True, progress=False, log=None)
     assert len(again.history) == 1
 
 
-@pytest.mark.parametrize("kw,field", [
-    ({"epochs": 0}, "epochs"), ({"batch_size": -1}, "batch_size"), ({"sampling": "bootstrap"}, "sampling"),
-    ({"optimizer": "adam"}, "optimizer"), ({"model": "vgg"}, "model"), ({"data": "cifar10"}, "does not fit"),
-    ({"lr_schedule": {0: -1.0}}, "lr_schedule"), ({"device": "tpu"}, "device"), ({"n_train": 0}, "n_train"),
-])
+@pytest.mark.parametrize(
+    "kw,field",
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": -1}, "batch_size"),
+        ({"sampling": "bootstrap"}, "sampling"),
+        ({"optimizer": "adam"}, "optimizer"),
+        ({"model": "vgg"}, "model"),
+        ({"data": "cifar10"}, "does not fit"),
+        ({"lr_schedule": {0: -1.0}}, "lr_schedule"),
+        ({"device": "tpu"}, "device"),
+        ({"n_train": 0}, "n_train"),
+    ],
+)
 def test_config_validation_names_the_field(kw, field):
     with pytest.raises(ValueError, match=field):
         cfg(**kw)
@@ -196,9 +239,24 @@ def test_cuda_without_a_gpu_is_a_clear_error():
 
 
 def test_harness_actually_trains():
-    res = train(TrainConfig(model="lenet", data="mnist-subset", n_train=4000, n_test=1000, batch_size=64,
-                            steps_per_epoch=30, epochs=2, dry_feed_batches=8, optimizer="sgd",
-                            hparams={"lr": 0.1}, seed=0), None, progress=False, log=None)
+    res = train(
+        TrainConfig(
+            model="lenet",
+            data="mnist-subset",
+            n_train=4000,
+            n_test=1000,
+            batch_size=64,
+            steps_per_epoch=30,
+            epochs=2,
+            dry_feed_batches=8,
+            optimizer="sgd",
+            hparams={"lr": 0.1},
+            seed=0,
+        ),
+        None,
+        progress=False,
+        log=None,
+    )
     assert res.history[-1]["test_error"] < 15.0  # chance is 90 %
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"] or res.history[0]["test_error"] < 15
 
@@ -206,9 +264,34 @@ def test_harness_actually_trains():
 def test_cli_train_and_resume(tmp_path, capsys):
     from deeprelax.cli import main
 
-    args = ["train", "--model", "lenet", "--optimizer", "hj", "--L", "2", "--lr", "0.05", "--gamma", "10",
-            "--n-train", "256", "--n-test", "200", "--batch-size", "16", "--steps-per-epoch", "2",
-            "--dry-feed-batches", "2", "--threads", "1", "--no-progress", "--out", str(tmp_path)]
+    args = [
+        "train",
+        "--model",
+        "lenet",
+        "--optimizer",
+        "hj",
+        "--L",
+        "2",
+        "--lr",
+        "0.05",
+        "--gamma",
+        "10",
+        "--n-train",
+        "256",
+        "--n-test",
+        "200",
+        "--batch-size",
+        "16",
+        "--steps-per-epoch",
+        "2",
+        "--dry-feed-batches",
+        "2",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        str(tmp_path),
+    ]
     assert main(args + ["--epochs", "1", "--lr-schedule", "0:0.05,1:0.01"]) == 0
     assert "final validation error" in capsys.readouterr().out
     assert main(args + ["--epochs", "1", "--lr-schedule", "0:0.05,1:0.01"]) == 2  # exists, no --resume
@@ -224,8 +307,32 @@ def test_cli_train_from_a_table1_config_file(tmp_path):
     from deeprelax.cli import main
     from deeprelax.experiments.table1 import config_path
 
-    assert main(["train", "--config", str(config_path("lenet", "entropy-sgd")), "--data", "mnist-subset",
-                 "--epochs", "1", "--steps-per-epoch", "1", "--n-train", "128", "--n-test", "100",
-                 "--dry-feed-batches", "1", "--threads", "1", "--no-progress", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(config_path("lenet", "entropy-sgd")),
+                "--data",
+                "mnist-subset",
+                "--epochs",
+                "1",
+                "--steps-per-epoch",
+                "1",
+                "--n-train",
+                "128",
+                "--n-test",
+                "100",
+                "--dry-feed-batches",
+                "1",
+                "--threads",
+                "1",
+                "--no-progress",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     rec = json.loads((tmp_path / "log.jsonl").read_text())
     assert rec["grad_evals"] == 21 and rec["effective_epochs"] == 20 and rec["lr"] == 1.0

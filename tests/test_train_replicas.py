@@ -17,15 +17,39 @@ import pytest
 import torch
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-ARGS = ["train", "--optimizer", "parle", "--model", "lenet", "--data", "mnist-subset", "--n-train", "256",
-        "--n-test", "200", "--epochs", "3", "--steps-per-epoch", "3", "--L", "2", "--dry-feed-batches", "1",
-        "--replicas", "2", "--no-progress", "--seed", "3"]
+ARGS = [
+    "train",
+    "--optimizer",
+    "parle",
+    "--model",
+    "lenet",
+    "--data",
+    "mnist-subset",
+    "--n-train",
+    "256",
+    "--n-test",
+    "200",
+    "--epochs",
+    "3",
+    "--steps-per-epoch",
+    "3",
+    "--L",
+    "2",
+    "--dry-feed-batches",
+    "1",
+    "--replicas",
+    "2",
+    "--no-progress",
+    "--seed",
+    "3",
+]
 
 
 def run_cli(args, env_extra=None, timeout=300):
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "deeprelax", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "deeprelax", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def history(out):
@@ -60,8 +84,9 @@ def test_replica_run_writes_one_set_of_logs_with_totals(uninterrupted):
 
 def test_kill_9_of_one_rank_restarts_the_group_and_ends_exactly_as_uninterrupted(uninterrupted, tmp_path):
     out = tmp_path / "killed"
-    proc = run_cli([*ARGS, "--out", str(out), "--max-restarts", "1"],
-                   env_extra={"DEEPRELAX_TEST_KILL_AT": "1:1:1"})  # rank 1, second epoch, second step
+    proc = run_cli(
+        [*ARGS, "--out", str(out), "--max-restarts", "1"], env_extra={"DEEPRELAX_TEST_KILL_AT": "1:1:1"}
+    )  # rank 1, second epoch, second step
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / ".killed-rank1").exists()
     assert history(out) == history(uninterrupted)
@@ -76,10 +101,16 @@ def test_a_missing_peer_is_a_timeout_error_not_a_hang(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
-           "MASTER_PORT": str(port), "DEEPRELAX_DIST_TIMEOUT": "3"}
+    env = {
+        "RANK": "0",
+        "LOCAL_RANK": "0",
+        "WORLD_SIZE": "2",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "DEEPRELAX_DIST_TIMEOUT": "3",
+    }
     i = ARGS.index("--replicas")
-    args = ARGS[:i] + ARGS[i + 2:] + ["--out", str(tmp_path / "alone")]
+    args = ARGS[:i] + ARGS[i + 2 :] + ["--out", str(tmp_path / "alone")]
     proc = run_cli(args, env_extra=env, timeout=120)
     assert proc.returncode == 1
     assert "replica communication failed" in proc.stderr and "Traceback" not in proc.stderr

@@ -38,11 +38,12 @@ def rst_to_markdown(text: str) -> str:
         stripped = line.lstrip()
         if stripped.startswith(".. math::"):
             indent = len(line) - len(stripped)
-            inline = stripped[len(".. math::"):].strip()
+            inline = stripped[len(".. math::") :].strip()
             block = [inline] if inline else []
             i += 1
-            while i < len(lines) and (not lines[i].strip()
-                                      or len(lines[i]) - len(lines[i].lstrip()) > indent):
+            while i < len(lines) and (
+                not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > indent
+            ):
                 block.append(lines[i].strip())
                 i += 1
             while block and not block[-1]:

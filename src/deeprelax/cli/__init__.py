@@ -47,24 +47,31 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deep Relaxation: PDE-derived optimizers, the PDE lab and the paper's experiments.",
     )
     parser.add_argument("--version", action="version", version=f"deeprelax {__version__}")
-    parser.add_argument("--debug", action="store_true", default=False,
-                        help="show the traceback of an error (also: DEEPRELAX_DEBUG=1)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False,
+        help="show the traceback of an error (also: DEEPRELAX_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in _subcommand_modules():
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
         mod.add_arguments(p)
         if not any("--debug" in a.option_strings for a in p._actions):
             # SUPPRESS: absent after the subcommand, it does not overwrite the top-level value
-            p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                           help="show the traceback of an error (also: DEEPRELAX_DEBUG=1)")
+            p.add_argument(
+                "--debug",
+                action="store_true",
+                default=argparse.SUPPRESS,
+                help="show the traceback of an error (also: DEEPRELAX_DEBUG=1)",
+            )
         p.set_defaults(_run=mod.run)
     return parser
 
 
 def _is_ordinary(exc: BaseException) -> bool:
     """Errors that are the user's to fix (a message), not bugs (a traceback)."""
-    return (isinstance(exc, (ValueError, OSError))
-            or type(exc).__module__.split(".")[0] == "deeprelax")
+    return isinstance(exc, (ValueError, OSError)) or type(exc).__module__.split(".")[0] == "deeprelax"
 
 
 def error_line(exc: BaseException) -> str:

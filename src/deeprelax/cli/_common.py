@@ -6,9 +6,21 @@ import argparse
 from typing import Any
 
 HPARAMS: dict[str, type] = {
-    "lr": float, "momentum": float, "weight_decay": float, "L": int, "inner_lr": float, "gamma": float,
-    "scoping": float, "gamma_max": float, "noise": float, "alpha": float, "damping": float,
-    "inner_momentum": float, "inner_momentum_on": str, "divergence_factor": float, "rho": float,
+    "lr": float,
+    "momentum": float,
+    "weight_decay": float,
+    "L": int,
+    "inner_lr": float,
+    "gamma": float,
+    "scoping": float,
+    "gamma_max": float,
+    "noise": float,
+    "alpha": float,
+    "damping": float,
+    "inner_momentum": float,
+    "inner_momentum_on": str,
+    "divergence_factor": float,
+    "rho": float,
     "rho_max": float,
 }
 
@@ -66,10 +78,20 @@ def add_hparam_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("optimizer hyperparameters (omitted ones keep the optimizer's default)")
     for name, typ in HPARAMS.items():
         g.add_argument(f"--{name.replace('_', '-')}", dest=f"hp_{name}", type=typ, default=None, metavar="X")
-    g.add_argument("--nesterov", dest="hp_nesterov", action=argparse.BooleanOptionalAction, default=None,
-                   help="Nesterov momentum on the outer step")
-    g.add_argument("--inner-nesterov", dest="hp_inner_nesterov", action=argparse.BooleanOptionalAction,
-                   default=None, help="Nesterov form of the inner-loop momentum")
+    g.add_argument(
+        "--nesterov",
+        dest="hp_nesterov",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Nesterov momentum on the outer step",
+    )
+    g.add_argument(
+        "--inner-nesterov",
+        dest="hp_inner_nesterov",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Nesterov form of the inner-loop momentum",
+    )
 
 
 def hparams_from(args: argparse.Namespace) -> dict[str, Any]:
@@ -102,16 +124,26 @@ def parse_key_values(items: list[str] | None) -> dict[str, Any]:
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, default: str | None = "mnist-subset") -> None:
-    parser.add_argument("--data", default=default,
-                        help="mnist-subset (bundled), mnist, fashion-mnist or cifar10 (default: %(default)s)")
-    parser.add_argument("--data-dir", metavar="DIR", default=None,
-                        help="folder with the data files; default: the download cache ($DEEPRELAX_DATA "
-                             "or the platform cache dir)")
+    parser.add_argument(
+        "--data",
+        default=default,
+        help="mnist-subset (bundled), mnist, fashion-mnist or cifar10 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=None,
+        help="folder with the data files; default: the download cache ($DEEPRELAX_DATA "
+        "or the platform cache dir)",
+    )
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:K (default: %(default)s)")
-    parser.add_argument("--threads", type=positive_int, default=None,
-                        help="torch CPU threads (default: torch's choice; results depend on it, see "
-                             "docs/reliability.md)")
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="torch CPU threads (default: torch's choice; results depend on it, see docs/reliability.md)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

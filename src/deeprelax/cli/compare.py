@@ -18,30 +18,56 @@ minutes on a 2-core CPU; --data mnist --data-dir DIR uses the full set."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default=None,
-                        help="output folder (default: runs/compare-<date>-<time> in the current folder)")
-    parser.add_argument("--model", choices=["lenet", "mnistfc"], default=None,
-                        help="network (default: from the settings file, lenet)")
-    parser.add_argument("--optimizers", nargs="+", default=None, metavar="NAME",
-                        help="subset of sgd entropy-sgd hj heat (default: all four)")
-    parser.add_argument("--budget", type=positive_int, default=None,
-                        help="effective epochs per optimizer (default: from the settings file, 20)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default: runs/compare-<date>-<time> in the current folder)",
+    )
+    parser.add_argument(
+        "--model",
+        choices=["lenet", "mnistfc"],
+        default=None,
+        help="network (default: from the settings file, lenet)",
+    )
+    parser.add_argument(
+        "--optimizers",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="subset of sgd entropy-sgd hj heat (default: all four)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=positive_int,
+        default=None,
+        help="effective epochs per optimizer (default: from the settings file, 20)",
+    )
     add_data_arguments(parser, default=None)
     parser.add_argument("--seed", type=seed_int, default=None)
     parser.add_argument("--steps-per-epoch", type=positive_int, default=None, help="override (quick tries)")
-    parser.add_argument("--n-train", type=positive_int, default=None,
-                        help="use only the first N training images")
+    parser.add_argument(
+        "--n-train", type=positive_int, default=None, help="use only the first N training images"
+    )
     parser.add_argument("--dry-feed-batches", type=positive_int, default=None)
-    parser.add_argument("--settings", default=None,
-                        help="JSON settings file (default: the packaged configs/compare.json)")
-    parser.add_argument("--jobs", type=positive_int, default=2,
-                        help="runs in parallel (default: %(default)s)")
-    parser.add_argument("--threads", type=positive_int, default=1,
-                        help="torch threads per run (default: %(default)s; results depend on it)")
+    parser.add_argument(
+        "--settings", default=None, help="JSON settings file (default: the packaged configs/compare.json)"
+    )
+    parser.add_argument(
+        "--jobs", type=positive_int, default=2, help="runs in parallel (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=1,
+        help="torch threads per run (default: %(default)s; results depend on it)",
+    )
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--diagnose", action="store_true",
-                        help="also measure, at the final weights, the top Hessian eigenvalue, trace and "
-                             "local entropy per optimizer, and plot the SGD <-> Entropy-SGD interpolation")
+    parser.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="also measure, at the final weights, the top Hessian eigenvalue, trace and "
+        "local entropy per optimizer, and plot the SGD <-> Entropy-SGD interpolation",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,11 +89,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         configs = build_configs(settings, optimizers=args.optimizers, budget=args.budget, overrides=overrides)
         first = next(iter(configs.values()))
-        print(f"deeprelax compare: {first.model} on {first.data}, {', '.join(configs)} at "
-              f"{args.budget or settings['budget']} effective epochs each; {args.jobs} run(s) at a time")
+        print(
+            f"deeprelax compare: {first.model} on {first.data}, {', '.join(configs)} at "
+            f"{args.budget or settings['budget']} effective epochs each; {args.jobs} run(s) at a time"
+        )
         out = args.out or time.strftime("runs/compare-%Y%m%d-%H%M%S")
-        res = run_compare(configs, out, jobs=args.jobs, threads=args.threads,
-                          diagnose=getattr(args, "diagnose", False))
+        res = run_compare(
+            configs, out, jobs=args.jobs, threads=args.threads, diagnose=getattr(args, "diagnose", False)
+        )
     except (ValueError, FileExistsError, DataFileError) as exc:
         print(f"deeprelax compare: error: {exc}", file=sys.stderr)
         return 2
@@ -78,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
     print(markdown_table([r["summary"] for r in res["results"].values()]), end="")
     if "diagnostics" in res:
         print(res["diagnostics"]["markdown"], end="")
-    print(f"\ntotal wall time {time.perf_counter() - t0:.0f} s; report {res['report']}, plot "
-          f"{res['report'].parent / 'compare.png'}")
+    print(
+        f"\ntotal wall time {time.perf_counter() - t0:.0f} s; report {res['report']}, plot "
+        f"{res['report'].parent / 'compare.png'}"
+    )
     return 0

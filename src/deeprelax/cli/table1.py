@@ -26,17 +26,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--model", choices=["mnistfc", "lenet", "allcnn"], required=False)
     parser.add_argument("--optimizer", choices=["sgd", "entropy-sgd", "hj", "heat"], required=False)
-    parser.add_argument("--variant", choices=["ours", "authors"], default="ours",
-                        help="ours: our config at the paper's budget; authors: the authors' set-up")
+    parser.add_argument(
+        "--variant",
+        choices=["ours", "authors"],
+        default="ours",
+        help="ours: our config at the paper's budget; authors: the authors' set-up",
+    )
     parser.add_argument("--seeds", type=seed_int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", default=None,
-                        help="output folder (default: runs/table1/<model>-<optimizer>[-<variant>])")
-    parser.add_argument("--data", default=None,
-                        help="override the cell's data set (e.g. mnist-subset, for a try)")
-    parser.add_argument("--data-dir", metavar="DIR", default=None,
-                        help="folder with the data files (default: download cache)")
-    parser.add_argument("--epochs", type=positive_int, default=None,
-                        help="override the number of epochs (smoke runs)")
+    parser.add_argument(
+        "--out", default=None, help="output folder (default: runs/table1/<model>-<optimizer>[-<variant>])"
+    )
+    parser.add_argument(
+        "--data", default=None, help="override the cell's data set (e.g. mnist-subset, for a try)"
+    )
+    parser.add_argument(
+        "--data-dir", metavar="DIR", default=None, help="folder with the data files (default: download cache)"
+    )
+    parser.add_argument(
+        "--epochs", type=positive_int, default=None, help="override the number of epochs (smoke runs)"
+    )
     parser.add_argument("--steps-per-epoch", type=positive_int, default=None, help="override (smoke runs)")
     parser.add_argument("--dry-feed-batches", type=positive_int, default=None, help="override (smoke runs)")
     parser.add_argument("--table", default=None, help="also append the row to this markdown file")
@@ -68,10 +76,20 @@ def run(args: argparse.Namespace) -> int:
     suffix = "" if args.variant == "ours" else f"-{args.variant}"
     out = args.out or f"runs/table1/{args.model}-{args.optimizer}{suffix}"
     try:
-        with RunLock(out, what="table1 cell",  # the seed runs inside lock their own folders too
-                     report=lambda msg: print(f"WARNING: {msg}", file=sys.stderr)):
-            row = run_cell(args.model, args.optimizer, args.seeds, out, variant=args.variant,
-                           overrides=overrides, progress=not args.no_progress)
+        with RunLock(
+            out,
+            what="table1 cell",  # the seed runs inside lock their own folders too
+            report=lambda msg: print(f"WARNING: {msg}", file=sys.stderr),
+        ):
+            row = run_cell(
+                args.model,
+                args.optimizer,
+                args.seeds,
+                out,
+                variant=args.variant,
+                overrides=overrides,
+                progress=not args.no_progress,
+            )
     except (ValueError, DataFileError) as exc:
         print(f"deeprelax table1: error: {exc}", file=sys.stderr)
         return 2

@@ -41,52 +41,96 @@ run is refused unless --resume or --overwrite. Example:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--config", default=None,
-                        help="JSON training config to start from (a TrainConfig, or a Table-1 cell file); "
-                             "flags given on the command line override it")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="JSON training config to start from (a TrainConfig, or a Table-1 cell file); "
+        "flags given on the command line override it",
+    )
     parser.add_argument("--model", default=None, help="mnistfc, lenet or allcnn (default: lenet)")
-    parser.add_argument("--model-option", action="append", metavar="KEY=VALUE",
-                        help="network option, repeatable: dropout=0.25, bn=before, fc_bn=true, "
-                             "variant=original")
-    parser.add_argument("--optimizer", default=None,
-                        help="sgd, entropy-sgd, hj, heat, elastic-sgd or parle (default: sgd)")
+    parser.add_argument(
+        "--model-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="network option, repeatable: dropout=0.25, bn=before, fc_bn=true, variant=original",
+    )
+    parser.add_argument(
+        "--optimizer", default=None, help="sgd, entropy-sgd, hj, heat, elastic-sgd or parle (default: sgd)"
+    )
     add_hparam_arguments(parser)
     parser.add_argument("--epochs", type=positive_int, default=None, help="outer epochs (default 10)")
-    parser.add_argument("--lr-schedule", default=None, metavar="E:LR,...",
-                        help="piecewise-constant outer lr, e.g. 0:1,2:0.1,4:0.01 (0-based epochs)")
+    parser.add_argument(
+        "--lr-schedule",
+        default=None,
+        metavar="E:LR,...",
+        help="piecewise-constant outer lr, e.g. 0:1,2:0.1,4:0.01 (0-based epochs)",
+    )
     parser.add_argument("--batch-size", type=positive_int, default=None)
-    parser.add_argument("--sampling", choices=["replacement", "shuffle"], default=None,
-                        help="minibatches drawn with replacement (reference) or shuffled passes")
-    parser.add_argument("--steps-per-epoch", type=positive_int, default=None,
-                        help="outer steps per epoch (default: ceil(N_train / batch))")
+    parser.add_argument(
+        "--sampling",
+        choices=["replacement", "shuffle"],
+        default=None,
+        help="minibatches drawn with replacement (reference) or shuffled passes",
+    )
+    parser.add_argument(
+        "--steps-per-epoch",
+        type=positive_int,
+        default=None,
+        help="outer steps per epoch (default: ceil(N_train / batch))",
+    )
     add_data_arguments(parser, default=None)
-    parser.add_argument("--n-train", type=positive_int, default=None,
-                        help="use only the first N training images")
+    parser.add_argument(
+        "--n-train", type=positive_int, default=None, help="use only the first N training images"
+    )
     parser.add_argument("--n-test", type=positive_int, default=None, help="use only the first N test images")
-    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                        help="random crop + flip (CIFAR)")
-    parser.add_argument("--dry-feed-batches", type=positive_int, default=None,
-                        help="batches fed to re-estimate BatchNorm before evaluating (default: all "
-                             "training data)")
+    parser.add_argument(
+        "--augment", action=argparse.BooleanOptionalAction, default=None, help="random crop + flip (CIFAR)"
+    )
+    parser.add_argument(
+        "--dry-feed-batches",
+        type=positive_int,
+        default=None,
+        help="batches fed to re-estimate BatchNorm before evaluating (default: all training data)",
+    )
     parser.add_argument("--seed", type=seed_int, default=None, help="an integer in [0, 2**63)")
     add_runtime_arguments(parser)
     parser.add_argument("--out", required=True, help="output folder")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    mode.add_argument("--overwrite", action="store_true",
-                      help="delete an earlier run's files in OUT (its checkpoint too) and start over")
-    parser.add_argument("--allow-env-change", action="store_true",
-                        help="let --resume continue under another torch version, thread count, CPU "
-                             "capability or device (no longer bit-exact; recorded in result.json)")
+    mode.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete an earlier run's files in OUT (its checkpoint too) and start over",
+    )
+    parser.add_argument(
+        "--allow-env-change",
+        action="store_true",
+        help="let --resume continue under another torch version, thread count, CPU "
+        "capability or device (no longer bit-exact; recorded in result.json)",
+    )
     g = parser.add_argument_group("replicas (elastic-sgd, parle): one process per replica, torch.distributed")
-    g.add_argument("--replicas", type=positive_int, default=None, metavar="N",
-                   help="start N replica processes on this machine through torch.distributed.run (under "
-                        "torchrun the number of processes is the number of replicas)")
-    g.add_argument("--shard", action=argparse.BooleanOptionalAction, default=None,
-                   help="replica a samples only every n-th training example, from the a-th (Parle's --frac)")
-    g.add_argument("--max-restarts", type=nonnegative_int, default=0, metavar="K",
-                   help="with --replicas: restart the whole group up to K times after a failure; it "
-                        "resumes from the last checkpoint (default 0)")
+    g.add_argument(
+        "--replicas",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="start N replica processes on this machine through torch.distributed.run (under "
+        "torchrun the number of processes is the number of replicas)",
+    )
+    g.add_argument(
+        "--shard",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="replica a samples only every n-th training example, from the a-th (Parle's --frac)",
+    )
+    g.add_argument(
+        "--max-restarts",
+        type=nonnegative_int,
+        default=0,
+        metavar="K",
+        help="with --replicas: restart the whole group up to K times after a failure; it "
+        "resumes from the last checkpoint (default 0)",
+    )
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
@@ -98,8 +142,10 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         if isinstance(doc, dict) and "train" in doc:
             doc = doc["train"]
         if not isinstance(doc, dict):
-            raise ValueError(f"--config {args.config}: expected a JSON object (a training config or a "
-                             f"Table-1 cell file), got {type(doc).__name__} {doc!r:.60}")
+            raise ValueError(
+                f"--config {args.config}: expected a JSON object (a training config or a "
+                f"Table-1 cell file), got {type(doc).__name__} {doc!r:.60}"
+            )
         base = dict(doc)
         for key in ("hparams", "model_options"):
             if key in base and not isinstance(base[key], dict):
@@ -123,14 +169,29 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
             unknown = [k for k in given if k not in accepted]
             if unknown:
                 flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
-                takes = ", ".join("--" + k.replace("_", "-") for k in sorted(accepted)
-                                  if k in {*HPARAMS, "nesterov"})
+                takes = ", ".join(
+                    "--" + k.replace("_", "-") for k in sorted(accepted) if k in {*HPARAMS, "nesterov"}
+                )
                 raise ValueError(f"{flags}: not a hyperparameter of optimizer {name!r} (it takes {takes})")
     base["hparams"] = {**base.get("hparams", {}), **given}
     if args.lr_schedule is not None:
         base["lr_schedule"] = parse_lr_schedule(args.lr_schedule)
-    for key in ("epochs", "batch_size", "sampling", "steps_per_epoch", "data", "data_dir", "n_train",
-                "n_test", "augment", "dry_feed_batches", "seed", "threads", "replicas", "shard"):
+    for key in (
+        "epochs",
+        "batch_size",
+        "sampling",
+        "steps_per_epoch",
+        "data",
+        "data_dir",
+        "n_train",
+        "n_test",
+        "augment",
+        "dry_feed_batches",
+        "seed",
+        "threads",
+        "replicas",
+        "shard",
+    ):
         v = getattr(args, key)
         if v is not None:
             base[key] = v
@@ -157,22 +218,33 @@ def run(args: argparse.Namespace) -> int:
         try:
             distributed.init_from_env(cfg.device)
             trainer = ReplicaTrainer(cfg, args.out, progress=not args.no_progress)
-            result = trainer.run(resume=args.resume, overwrite=args.overwrite,
-                                 allow_env_change=args.allow_env_change)
+            result = trainer.run(
+                resume=args.resume, overwrite=args.overwrite, allow_env_change=args.allow_env_change
+            )
         except dist.DistError as exc:  # a peer that died, hung or never came: torch's timeout message
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            print(f"deeprelax train: error: replica communication failed ({type(exc).__name__}): {first}",
-                  file=sys.stderr)
+            print(
+                f"deeprelax train: error: replica communication failed ({type(exc).__name__}): {first}",
+                file=sys.stderr,
+            )
             return 1
         if trainer.rank != 0:
             return 0
     else:
-        result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite,
-                       allow_env_change=args.allow_env_change, progress=not args.no_progress)
+        result = train(
+            cfg,
+            args.out,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            allow_env_change=args.allow_env_change,
+            progress=not args.no_progress,
+        )
     s = result.summary()
-    print(f"final validation error {s['final_error']:.2f} % (best {s['best_error']:.2f} % at "
-          f"{s['best_effective_epochs']} effective epochs) after {s['effective_epochs']} effective epochs, "
-          f"{s['grad_evals']} gradient evaluations, {s['wall_time']:.0f} s; outputs in {args.out}")
+    print(
+        f"final validation error {s['final_error']:.2f} % (best {s['best_error']:.2f} % at "
+        f"{s['best_effective_epochs']} effective epochs) after {s['effective_epochs']} effective epochs, "
+        f"{s['grad_evals']} gradient evaluations, {s['wall_time']:.0f} s; outputs in {args.out}"
+    )
     return 0
 
 

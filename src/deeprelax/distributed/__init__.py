@@ -71,7 +71,7 @@ def finish_mean(handle: MeanHandle) -> list[Tensor]:
         offset = 0
         for i in idx:
             n = handle.shapes[i].numel()
-            out[i] = flat[offset:offset + n].view(handle.shapes[i])
+            out[i] = flat[offset : offset + n].view(handle.shapes[i])
             offset += n
     handle.done = True
     return out  # type: ignore[return-value]
@@ -117,8 +117,9 @@ def check_same(summary: Any, group: Any = None, *, what: str = "configuration") 
     for r in range(1, size):
         found = first_mismatch(gathered[0], gathered[r])
         if found:
-            raise ValueError(f"the {what} differs between ranks at {found}: "
-                             f"first value rank 0, second rank {r}")
+            raise ValueError(
+                f"the {what} differs between ranks at {found}: first value rank 0, second rank {r}"
+            )
 
 
 def default_timeout() -> datetime.timedelta:
@@ -155,15 +156,26 @@ def init_from_env(device: str = "cpu", timeout: datetime.timedelta | None = None
     # Keys go under the restart attempt, so a group restarted by torchrun never reads its dead
     # predecessors' addresses (gloo's full-mesh connect would otherwise dial them and fail).
     agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
-    store: dist.Store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
-                          is_master=not agent_store and rank == 0, timeout=timeout)
+    store: dist.Store = dist.TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        world,
+        is_master=not agent_store and rank == 0,
+        timeout=timeout,
+    )
     attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
     store = dist.PrefixStore(f"deeprelax/attempt-{attempt}", store)
     if device.startswith("cuda"):
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
-        dist.init_process_group("nccl", store=store, rank=rank, world_size=world, timeout=timeout,
-                                device_id=torch.device("cuda", local))
+        dist.init_process_group(
+            "nccl",
+            store=store,
+            rank=rank,
+            world_size=world,
+            timeout=timeout,
+            device_id=torch.device("cuda", local),
+        )
     else:
         dist.init_process_group("gloo", store=store, rank=rank, world_size=world, timeout=timeout)
     return True

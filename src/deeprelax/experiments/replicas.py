@@ -61,9 +61,11 @@ class ReplicaTrainer(Trainer):
     def __init__(self, config: TrainConfig, out: str | Path | None = None, **kwargs: Any) -> None:
         self.rank, self.world = distributed.rank_and_size()
         if config.replicas != self.world:
-            raise ValueError(f"config.replicas = {config.replicas} but the process group has {self.world} "
-                             f"processes; launch with torchrun --nproc_per_node {config.replicas} (or "
-                             f"deeprelax train --replicas {config.replicas})")
+            raise ValueError(
+                f"config.replicas = {config.replicas} but the process group has {self.world} "
+                f"processes; launch with torchrun --nproc_per_node {config.replicas} (or "
+                f"deeprelax train --replicas {config.replicas})"
+            )
         self.run_dir = Path(out) if out is not None else None
         if self.rank != 0:
             kwargs["progress"] = False
@@ -73,11 +75,14 @@ class ReplicaTrainer(Trainer):
         # same initial weights everywhere (seeded in Trainer), then streams of this replica's own
         self.x_train_full = self.x_train
         if config.shard and self.world > 1:
-            self.x_train = self.x_train[self.rank::self.world]
-            self.y_train = self.y_train[self.rank::self.world]
-        self.sampler = MinibatchSampler(len(self.x_train), config.batch_size,
-                                        replacement=config.sampling == "replacement",
-                                        seed=_derived_seed(config.seed, 1000 + self.rank))
+            self.x_train = self.x_train[self.rank :: self.world]
+            self.y_train = self.y_train[self.rank :: self.world]
+        self.sampler = MinibatchSampler(
+            len(self.x_train),
+            config.batch_size,
+            replacement=config.sampling == "replacement",
+            seed=_derived_seed(config.seed, 1000 + self.rank),
+        )
         self.augment_gen = torch.Generator().manual_seed(_derived_seed(config.seed, 2000 + self.rank))
         torch.manual_seed(_derived_seed(config.seed, 3000 + self.rank))  # dropout masks, Langevin seed
         self.reference = copy.deepcopy(self.model)
@@ -119,14 +124,21 @@ class ReplicaTrainer(Trainer):
     def save_checkpoint(self) -> None:
         states = distributed.gather_objects(self.state_dict())
         if self.writes_files and states is not None:
-            bundle = {"replicas": {r: s for r, s in enumerate(states)}, "world_size": self.world,
-                      "config": self.config.to_dict(), "epoch": self.epoch}
+            bundle = {
+                "replicas": {r: s for r, s in enumerate(states)},
+                "world_size": self.world,
+                "config": self.config.to_dict(),
+                "epoch": self.epoch,
+            }
             path = self._dir / CHECKPOINT
             try:
                 atomic_write_bytes(path, lambda f: torch.save(bundle, f))
             except OSError as exc:
-                kept = (f"the previous checkpoint (epoch {self.epoch - 1}) was kept" if path.exists()
-                        else "no earlier checkpoint exists")
+                kept = (
+                    f"the previous checkpoint (epoch {self.epoch - 1}) was kept"
+                    if path.exists()
+                    else "no earlier checkpoint exists"
+                )
                 msg = f"could not write the checkpoint of epoch {self.epoch} ({exc.strerror or exc}); {kept}"
                 raise CheckpointWriteError(exc.errno or 0, msg, str(path)) from exc
         distributed.barrier()
@@ -139,19 +151,26 @@ class ReplicaTrainer(Trainer):
         try:
             bundle = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__}); it was left "
-                                  f"untouched") from exc
+            raise CheckpointError(
+                f"{path} is truncated or corrupt ({type(exc).__name__}); it was left untouched"
+            ) from exc
         if not isinstance(bundle, dict) or "replicas" not in bundle:
-            raise CheckpointError(f"{path} is not a checkpoint of a run with replicas; it cannot resume a "
-                                  f"run with {self.world} replicas")
+            raise CheckpointError(
+                f"{path} is not a checkpoint of a run with replicas; it cannot resume a "
+                f"run with {self.world} replicas"
+            )
         if int(bundle["world_size"]) != self.world:
             raise ValueError(f"{path} holds {bundle['world_size']} replicas, this run has {self.world}")
-        self.load_state_dict(bundle["replicas"][self.rank], allow_env_change=allow_env_change,
-                             source=f"{path} (replica {self.rank})")
+        self.load_state_dict(
+            bundle["replicas"][self.rank],
+            allow_env_change=allow_env_change,
+            source=f"{path} (replica {self.rank})",
+        )
         return True
 
-    def run(self, *, resume: bool = False, overwrite: bool = False,
-            allow_env_change: bool = False) -> TrainResult:
+    def run(
+        self, *, resume: bool = False, overwrite: bool = False, allow_env_change: bool = False
+    ) -> TrainResult:
         # a group restarted by torchrun continues from the last checkpoint
         resume = (resume or int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0) and not overwrite
         if self.run_dir is not None:  # the same read-only check on every rank, before any collective
@@ -186,15 +205,24 @@ def launch(argv: list[str], nproc: int, *, max_restarts: int = 0) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
-                          rdzv_backend="c10d", rdzv_endpoint=f"127.0.0.1:{free_port()}",
-                          max_restarts=max_restarts, monitor_interval=0.2)
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=str(uuid.uuid4()),
+        rdzv_backend="c10d",
+        rdzv_endpoint=f"127.0.0.1:{free_port()}",
+        max_restarts=max_restarts,
+        monitor_interval=0.2,
+    )
     try:
         elastic_launch(config, sys.executable)("-m", "deeprelax", *argv)
     except ChildFailedError as exc:
         failures = exc.failures
         first = failures[min(failures)]
-        msg = (f"{len(failures)} of {nproc} replica processes failed (first: rank {first.local_rank}, "
-               f"exit code {first.exitcode}); see their messages above")
+        msg = (
+            f"{len(failures)} of {nproc} replica processes failed (first: rank {first.local_rank}, "
+            f"exit code {first.exitcode}); see their messages above"
+        )
         raise ReplicaLaunchError(msg) from None
     return 0

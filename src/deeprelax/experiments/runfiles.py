@@ -87,8 +87,9 @@ class RunLock:
     cannot be created or the lock file cannot be opened.
     """
 
-    def __init__(self, folder: str | Path, *, what: str = "run",
-                 report: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, folder: str | Path, *, what: str = "run", report: Callable[[str], None] | None = None
+    ) -> None:
         self.folder = Path(folder)
         self.path = self.folder / LOCK_FILE
         self.what = what
@@ -118,28 +119,38 @@ class RunLock:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except OSError as exc:
                     if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                        raise RunLockedError(f"cannot lock {self.path} ({exc.strerror}): the file system "
-                                             f"does not support file locks; use a local folder") from exc
+                        raise RunLockedError(
+                            f"cannot lock {self.path} ({exc.strerror}): the file system "
+                            f"does not support file locks; use a local folder"
+                        ) from exc
                     holder = _describe(_read_record(fd))
                     raise RunLockedError(
                         f"{self.folder} is in use by another {self.what} ({holder}); wait for it to finish "
-                        f"or choose another output folder") from None
+                        f"or choose another output folder"
+                    ) from None
             previous = _read_record(fd)
             if previous:
                 self.stale = previous
                 if fcntl is None and _pid_alive(previous):
-                    raise RunLockedError(f"{self.folder} is in use by another {self.what} "
-                                         f"({_describe(previous)})")
-                msg = (f"stale lock {self.path} taken over: its holder ({_describe(previous)}) ended without "
-                       f"releasing it (killed or crashed)")
+                    raise RunLockedError(
+                        f"{self.folder} is in use by another {self.what} ({_describe(previous)})"
+                    )
+                msg = (
+                    f"stale lock {self.path} taken over: its holder ({_describe(previous)}) ended without "
+                    f"releasing it (killed or crashed)"
+                )
                 if self.report is not None:
                     self.report(msg)
                 else:
                     import warnings
 
                     warnings.warn(msg, RuntimeWarning, stacklevel=2)
-            record = {"pid": os.getpid(), "host": socket.gethostname(),
-                      "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": sys.argv}
+            record = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "command": sys.argv,
+            }
             os.ftruncate(fd, 0)
             os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
             os.fsync(fd)
@@ -207,10 +218,15 @@ def environment(device: str = "cpu") -> dict[str, Any]:
     from deeprelax import __version__
 
     env: dict[str, Any] = {
-        "torch": str(torch.__version__), "threads": int(torch.get_num_threads()),
-        "cpu_capability": str(torch.backends.cpu.get_cpu_capability()), "device": str(device),
-        "numpy": str(np.__version__), "python": platform.python_version(), "deeprelax": str(__version__),
-        "machine": platform.machine(), "host": socket.gethostname(),
+        "torch": str(torch.__version__),
+        "threads": int(torch.get_num_threads()),
+        "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
+        "device": str(device),
+        "numpy": str(np.__version__),
+        "python": platform.python_version(),
+        "deeprelax": str(__version__),
+        "machine": platform.machine(),
+        "host": socket.gethostname(),
     }
     if device.startswith("cuda") and torch.cuda.is_available():
         env["cuda_device"] = str(torch.cuda.get_device_name(torch.device(device)))

@@ -36,15 +36,23 @@ VARIANTS = ("ours", "authors")
 COLUMNS = {"entropy-sgd": "Entropy-SGD", "heat": "HEAT", "hj": "HJ", "sgd": "SGD"}
 # "HJ improves the training time": effective epochs for the seed-averaged curve to reach these errors (%)
 REACH = {"lenet": 0.60, "mnistfc": 1.20}
-SELECTION_NOTE = ("The paper's reading (minimum of the seed-averaged per-epoch test-error curve, at the "
-                  "effective epoch where it occurs) selects the epoch on the test set, so it is optimistic; "
-                  "the final error at the budget is the honest reading.")
+SELECTION_NOTE = (
+    "The paper's reading (minimum of the seed-averaged per-epoch test-error curve, at the "
+    "effective epoch where it occurs) selects the epoch on the test set, so it is optimistic; "
+    "the final error at the budget is the honest reading."
+)
 
 
 def config_path(model: str, optimizer: str, variant: str = "ours") -> Path:
     suffix = "" if variant == "ours" else f"-{variant}"
-    return Path(str(importlib.resources.files("deeprelax") / "experiments" / "configs"
-                    / f"table1-{model}-{optimizer}{suffix}.json"))
+    return Path(
+        str(
+            importlib.resources.files("deeprelax")
+            / "experiments"
+            / "configs"
+            / f"table1-{model}-{optimizer}{suffix}.json"
+        )
+    )
 
 
 def variants_of(model: str, optimizer: str) -> list[str]:
@@ -62,8 +70,10 @@ def load_cell(model: str, optimizer: str, variant: str = "ours") -> dict[str, An
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     path = config_path(model, optimizer, variant)
     if not path.exists():
-        raise ValueError(f"no {variant!r} variant for {model}/{optimizer} (shipped: "
-                         f"{', '.join(variants_of(model, optimizer))}); docs/training.md says why")
+        raise ValueError(
+            f"no {variant!r} variant for {model}/{optimizer} (shipped: "
+            f"{', '.join(variants_of(model, optimizer))}); docs/training.md says why"
+        )
     doc = json.loads(path.read_text())
     doc.setdefault("variant", variant)
     TrainConfig.from_dict(doc["train"])  # validate now, not after hours of training
@@ -98,8 +108,16 @@ def mean_curve(curves: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any
         recs = [b[e] for b in by_epoch]
         errors = [float(r["test_error"]) for r in recs]
         m, s = mean_std(errors)
-        out.append({"epoch": e, "effective_epochs": recs[0]["effective_epochs"],
-                    "grad_evals": recs[0].get("grad_evals"), "mean": m, "std": s, "errors": errors})
+        out.append(
+            {
+                "epoch": e,
+                "effective_epochs": recs[0]["effective_epochs"],
+                "grad_evals": recs[0].get("grad_evals"),
+                "mean": m,
+                "std": s,
+                "errors": errors,
+            }
+        )
     return out
 
 
@@ -107,13 +125,22 @@ def paper_reading(curves: Sequence[Sequence[dict[str, Any]]]) -> dict[str, Any]:
     """Minimum of the seed-averaged curve (earliest epoch on ties), its effective epoch, the spread there."""
     mc = mean_curve(curves)
     if not mc:
-        return {"paper_min": None, "paper_min_epoch": None, "paper_min_effective_epoch": None,
-                "paper_min_std": None, "curve_epochs": 0}
+        return {
+            "paper_min": None,
+            "paper_min_epoch": None,
+            "paper_min_effective_epoch": None,
+            "paper_min_std": None,
+            "curve_epochs": 0,
+        }
     # round before comparing so that float noise in the mean does not break ties between equal errors
     best = min(mc, key=lambda r: (round(r["mean"], 9), r["epoch"]))
-    return {"paper_min": best["mean"], "paper_min_epoch": best["epoch"],
-            "paper_min_effective_epoch": best["effective_epochs"], "paper_min_std": best["std"],
-            "curve_epochs": len(mc)}
+    return {
+        "paper_min": best["mean"],
+        "paper_min_epoch": best["epoch"],
+        "paper_min_effective_epoch": best["effective_epochs"],
+        "paper_min_std": best["std"],
+        "curve_epochs": len(mc),
+    }
 
 
 def reach(curves: Sequence[Sequence[dict[str, Any]]], threshold: float | None) -> dict[str, Any]:
@@ -121,24 +148,40 @@ def reach(curves: Sequence[Sequence[dict[str, Any]]], threshold: float | None) -
     hit = None
     if threshold is not None:
         hit = next((r for r in mean_curve(curves) if round(r["mean"], 9) <= threshold), None)
-    return {"reach_threshold": threshold,
-            "reach_effective_epoch": hit["effective_epochs"] if hit else None,
-            "reach_grad_evals": hit["grad_evals"] if hit else None}
+    return {
+        "reach_threshold": threshold,
+        "reach_effective_epoch": hit["effective_epochs"] if hit else None,
+        "reach_grad_evals": hit["grad_evals"] if hit else None,
+    }
 
 
-def readings(model: str, curves: Sequence[Sequence[dict[str, Any]]],
-             finals: Sequence[float] | None = None) -> dict[str, Any]:
+def readings(
+    model: str, curves: Sequence[Sequence[dict[str, Any]]], finals: Sequence[float] | None = None
+) -> dict[str, Any]:
     """Both readings of one cell from its per-seed curves (``finals`` default to each curve's last error)."""
     if finals is None:
         finals = [c[-1]["test_error"] for c in curves]
     final_mean, final_std = mean_std(finals) if finals else (None, None)
-    return {"final_mean": final_mean, "final_std": final_std, "per_seed_final": list(finals),
-            **paper_reading(curves), **reach(curves, REACH.get(model))}
+    return {
+        "final_mean": final_mean,
+        "final_std": final_std,
+        "per_seed_final": list(finals),
+        **paper_reading(curves),
+        **reach(curves, REACH.get(model)),
+    }
 
 
-def run_cell(model: str, optimizer: str, seeds: Sequence[int], out: str | Path, *,
-             variant: str = "ours", overrides: dict[str, Any] | None = None, progress: bool = True,
-             log: Any = print) -> dict[str, Any]:
+def run_cell(
+    model: str,
+    optimizer: str,
+    seeds: Sequence[int],
+    out: str | Path,
+    *,
+    variant: str = "ours",
+    overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+    log: Any = print,
+) -> dict[str, Any]:
     """Train the cell for every seed (skipping finished ones) and aggregate; returns the row dict."""
     doc = load_cell(model, optimizer, variant)
     out = Path(out)
@@ -163,19 +206,24 @@ def run_cell(model: str, optimizer: str, seeds: Sequence[int], out: str | Path, 
     return row
 
 
-def aggregate(doc: dict[str, Any], summaries: Sequence[dict[str, Any]],
-              curves: Sequence[Sequence[dict[str, Any]]]) -> dict[str, Any]:
+def aggregate(
+    doc: dict[str, Any], summaries: Sequence[dict[str, Any]], curves: Sequence[Sequence[dict[str, Any]]]
+) -> dict[str, Any]:
     """One row: both readings of the seeds' runs next to the paper's number."""
     model = doc["train"]["model"]
     return {
-        "cell": doc["cell"], "model": model, "optimizer": doc["train"]["optimizer"],
+        "cell": doc["cell"],
+        "model": model,
+        "optimizer": doc["train"]["optimizer"],
         "variant": doc.get("variant", "ours"),
         "data": summaries[0].get("data", doc["train"]["data"]) if summaries else doc["train"]["data"],
         "seeds": [s["seed"] for s in summaries],
         **readings(model, curves, [s["final_error"] for s in summaries]),
-        "effective_epochs": summaries[0]["effective_epochs"], "grad_evals": summaries[0]["grad_evals"],
+        "effective_epochs": summaries[0]["effective_epochs"],
+        "grad_evals": summaries[0]["grad_evals"],
         "wall_time_mean": statistics.fmean(s["wall_time"] for s in summaries),
-        "paper_value": doc["paper"]["error"], "paper_std": doc["paper"]["std"],
+        "paper_value": doc["paper"]["error"],
+        "paper_std": doc["paper"]["std"],
         "paper_effective_epochs": doc["paper"]["effective_epochs"],
     }
 
@@ -187,9 +235,11 @@ def fmt_spread(mean: float | None, std: float | None, n: int) -> str:
     return f"{mean:.2f}" + (f" ± {std:.2f}" if n > 1 else "")
 
 
-HEADER = ("| model | optimizer | variant | seeds | final error (%) @ eff. epochs "
-          "| paper's reading: min of mean curve (%) @ eff. epoch | paper (%) @ eff. epochs "
-          "| eff. epochs to reach | wall time / seed |")
+HEADER = (
+    "| model | optimizer | variant | seeds | final error (%) @ eff. epochs "
+    "| paper's reading: min of mean curve (%) @ eff. epoch | paper (%) @ eff. epochs "
+    "| eff. epochs to reach | wall time / seed |"
+)
 
 
 def markdown_row(r: dict[str, Any]) -> str:
@@ -197,14 +247,26 @@ def markdown_row(r: dict[str, Any]) -> str:
     paper_min = fmt_spread(r["paper_min"], r["paper_min_std"], n)
     if r["paper_min"] is not None:
         paper_min += f" @ {r['paper_min_effective_epoch']}"
-    reached = "–" if r.get("reach_threshold") is None else (
-        f"{r['reach_threshold']:.2f} % @ "
-        + (str(r["reach_effective_epoch"]) if r["reach_effective_epoch"] is not None
-           else "not yet" if r.get("complete") is False else "never"))
-    return (f"| {r['model']} | {COLUMNS.get(r['optimizer'], r['optimizer'])} | {r['variant']} | {n} "
-            f"| {fmt_spread(r['final_mean'], r['final_std'], n)} @ {r['effective_epochs']} | {paper_min} "
-            f"| {r['paper_value']:.2f} ± {r['paper_std']:.2f} @ {r['paper_effective_epochs']} | {reached} "
-            f"| {r['wall_time_mean'] / 60:.1f} min |")
+    reached = (
+        "–"
+        if r.get("reach_threshold") is None
+        else (
+            f"{r['reach_threshold']:.2f} % @ "
+            + (
+                str(r["reach_effective_epoch"])
+                if r["reach_effective_epoch"] is not None
+                else "not yet"
+                if r.get("complete") is False
+                else "never"
+            )
+        )
+    )
+    return (
+        f"| {r['model']} | {COLUMNS.get(r['optimizer'], r['optimizer'])} | {r['variant']} | {n} "
+        f"| {fmt_spread(r['final_mean'], r['final_std'], n)} @ {r['effective_epochs']} | {paper_min} "
+        f"| {r['paper_value']:.2f} ± {r['paper_std']:.2f} @ {r['paper_effective_epochs']} | {reached} "
+        f"| {r['wall_time_mean'] / 60:.1f} min |"
+    )
 
 
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:

@@ -58,13 +58,28 @@ from deeprelax.nets.sampler import MinibatchSampler
 from deeprelax.optim import OPTIMIZERS, REGISTRY, create_optimizer, inner_steps
 from deeprelax.optim import get as get_optimizer
 
-__all__ = ["CHECKPOINT", "CheckpointError", "CheckpointWriteError", "NonFiniteLossError", "RunLockedError",
-           "TrainConfig", "TrainResult", "Trainer", "atomic_write_bytes", "atomic_write_text",
-           "build_model_and_optimizer", "check_run_folder", "parse_lr_schedule", "train"]
+__all__ = [
+    "CHECKPOINT",
+    "CheckpointError",
+    "CheckpointWriteError",
+    "NonFiniteLossError",
+    "RunLockedError",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "build_model_and_optimizer",
+    "check_run_folder",
+    "parse_lr_schedule",
+    "train",
+]
 
 CHECKPOINT = "checkpoint.pt"
-_UNTOUCHED = ("it was left untouched: restore it from a backup, or pass --overwrite (overwrite=True) to "
-              "delete it and start the run over")
+_UNTOUCHED = (
+    "it was left untouched: restore it from a backup, or pass --overwrite (overwrite=True) to "
+    "delete it and start the run over"
+)
 SAMPLINGS = ("replacement", "shuffle")
 
 
@@ -132,13 +147,17 @@ class TrainConfig:
         accepted = optimizer_hparam_names(key)
         unknown = sorted(set(self.hparams) - accepted)
         if unknown:
-            raise ValueError(f"hparams: optimizer {self.optimizer!r} takes no hyperparameter(s) "
-                             f"{', '.join(unknown)}; it takes {', '.join(sorted(accepted))}")
+            raise ValueError(
+                f"hparams: optimizer {self.optimizer!r} takes no hyperparameter(s) "
+                f"{', '.join(unknown)}; it takes {', '.join(sorted(accepted))}"
+            )
         if self.data not in IMAGE_SHAPES:
             raise ValueError(f"data must be one of {sorted(IMAGE_SHAPES)}, got {self.data!r}")
         if IMAGE_SHAPES[self.data] != MODEL_INPUT_SHAPES[self.model]:
-            raise ValueError(f"data {self.data!r} (images {IMAGE_SHAPES[self.data]}) does not fit model "
-                             f"{self.model!r} (input {MODEL_INPUT_SHAPES[self.model]})")
+            raise ValueError(
+                f"data {self.data!r} (images {IMAGE_SHAPES[self.data]}) does not fit model "
+                f"{self.model!r} (input {MODEL_INPUT_SHAPES[self.model]})"
+            )
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
@@ -156,8 +175,9 @@ class TrainConfig:
             raise ValueError(f"replicas must be a positive integer, got {self.replicas!r}")
         if self.replicas > 1 and not get_optimizer(self.optimizer).parallel:
             parallel = sorted(k for k, v in REGISTRY.items() if v.parallel)
-            raise ValueError(f"replicas > 1 needs a parallel optimizer ({', '.join(parallel)}), got "
-                             f"{self.optimizer!r}")
+            raise ValueError(
+                f"replicas > 1 needs a parallel optimizer ({', '.join(parallel)}), got {self.optimizer!r}"
+            )
         if not isinstance(self.shard, bool):
             raise ValueError(f"shard must be true or false, got {self.shard!r}")
         if not _is_int(self.seed) or not 0 <= self.seed < 2**63:
@@ -178,8 +198,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         if not isinstance(d, dict):
-            raise ValueError(f"a training config is a JSON object (a mapping of keys to values), got "
-                             f"{type(d).__name__} {d!r:.60}")
+            raise ValueError(
+                f"a training config is a JSON object (a mapping of keys to values), got "
+                f"{type(d).__name__} {d!r:.60}"
+            )
         known = {f.name for f in fields(cls)}
         unknown = sorted(map(str, set(d) - known))
         if unknown:
@@ -206,8 +228,9 @@ def parse_lr_schedule(text: str) -> dict[int, float]:
             k, v = item.split(":")
             epoch, lr = int(k), float(v)
         except ValueError as exc:
-            raise ValueError(f"lr schedule entries are EPOCH:LR pairs separated by commas, "
-                             f"got {item!r}") from exc
+            raise ValueError(
+                f"lr schedule entries are EPOCH:LR pairs separated by commas, got {item!r}"
+            ) from exc
         if epoch in out:
             raise ValueError(f"lr schedule: epoch {epoch} is given twice ({out[epoch]:g} and {lr:g})")
         out[epoch] = lr
@@ -263,14 +286,25 @@ class TrainResult:
     def summary(self) -> dict[str, Any]:
         f, b = self.final, self.best
         c = self.config
-        return {"model": c["model"], "optimizer": c["optimizer"], "data": c["data"], "seed": c["seed"],
-                "n_train": self.n_train, "L": self.L, "n_params": self.n_params, "epochs": f["epoch"],
-                "effective_epochs": f["effective_epochs"], "grad_evals": f["grad_evals"],
-                "grad_epochs": f["grad_epochs"], "final_error": f["test_error"],
-                "best_error": b["test_error"],
-                "best_effective_epochs": b["effective_epochs"], "final_train_loss": f["train_loss"],
-                "wall_time": f["wall_time"],
-                **({"environment": self.environment} if self.environment else {})}
+        return {
+            "model": c["model"],
+            "optimizer": c["optimizer"],
+            "data": c["data"],
+            "seed": c["seed"],
+            "n_train": self.n_train,
+            "L": self.L,
+            "n_params": self.n_params,
+            "epochs": f["epoch"],
+            "effective_epochs": f["effective_epochs"],
+            "grad_evals": f["grad_evals"],
+            "grad_epochs": f["grad_epochs"],
+            "final_error": f["test_error"],
+            "best_error": b["test_error"],
+            "best_effective_epochs": b["effective_epochs"],
+            "final_train_loss": f["train_loss"],
+            "wall_time": f["wall_time"],
+            **({"environment": self.environment} if self.environment else {}),
+        }
 
 
 def _rng_states(device: torch.device) -> dict[str, Any]:
@@ -316,10 +350,17 @@ class Trainer:
     below and only when :attr:`writes_files` is true (a multi-replica run sets it on rank 0 only).
     """
 
-    def __init__(self, config: TrainConfig, out: str | Path | None = None, *,
-                 dataset: ImageDataset | None = None, progress: bool = True,
-                 on_step: Callable[[Trainer, int, int], None] | None = None,
-                 log: Callable[[str], None] | None = print, lock: RunLock | None = None) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        out: str | Path | None = None,
+        *,
+        dataset: ImageDataset | None = None,
+        progress: bool = True,
+        on_step: Callable[[Trainer, int, int], None] | None = None,
+        log: Callable[[str], None] | None = print,
+        lock: RunLock | None = None,
+    ) -> None:
         self.config = config
         self.out = Path(out) if out is not None else None
         self.progress, self.on_step, self.log = progress, on_step, log
@@ -343,14 +384,17 @@ class Trainer:
         self.model, self.optimizer = build_model_and_optimizer(config, self.device)
         self.L = inner_steps(self.optimizer)
         self.base_lr = float(self.optimizer.param_groups[0]["lr"])
-        self.sampler = MinibatchSampler(self.n_train, config.batch_size,
-                                        replacement=config.sampling == "replacement",
-                                        seed=_derived_seed(config.seed, 1))
+        self.sampler = MinibatchSampler(
+            self.n_train,
+            config.batch_size,
+            replacement=config.sampling == "replacement",
+            seed=_derived_seed(config.seed, 1),
+        )
         self.augment_gen = torch.Generator().manual_seed(_derived_seed(config.seed, 2))
         self.steps_per_epoch = config.steps_per_epoch or math.ceil(self.n_train / config.batch_size)
-        self.epoch = 0                    # epochs completed
-        self.grad_evals = 0               # closure calls so far
-        self.wall_time = 0.0              # seconds spent in completed epochs
+        self.epoch = 0  # epochs completed
+        self.grad_evals = 0  # closure calls so far
+        self.wall_time = 0.0  # seconds spent in completed epochs
         self.history: list[dict[str, Any]] = []
         self.environment = environment(config.device)
         self.environment_changes: list[dict[str, Any]] = []  # resumes that changed the environment
@@ -414,14 +458,18 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self) -> tuple[float, float]:
         """Dry-feed the BatchNorm statistics, then (test loss, test error in %)."""
-        refresh_batchnorm(self.model, self.x_train, batch_size=self.config.batch_size,
-                          max_batches=self.config.dry_feed_batches)
+        refresh_batchnorm(
+            self.model,
+            self.x_train,
+            batch_size=self.config.batch_size,
+            max_batches=self.config.dry_feed_batches,
+        )
         self.model.eval()
         loss, wrong = torch.zeros((), device=self.device), torch.zeros((), device=self.device)
         bs = self.config.eval_batch_size
         for i in range(0, len(self.x_test), bs):
-            out = self.model(self.x_test[i:i + bs])
-            yb = self.y_test[i:i + bs]
+            out = self.model(self.x_test[i : i + bs])
+            yb = self.y_test[i : i + bs]
             loss += F.cross_entropy(out, yb, reduction="sum")
             wrong += (out.argmax(1) != yb).sum()
         self.model.train()
@@ -430,43 +478,76 @@ class Trainer:
 
     # -- checkpoints --------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"config": self.config.to_dict(), "epoch": self.epoch, "grad_evals": self.grad_evals,
-                "wall_time": self.wall_time, "history": self.history, "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "sampler": self.sampler.state_dict(),
-                "augment_gen": self.augment_gen.get_state(), "rng": _rng_states(self.device),
-                "environment": self.environment, "environment_changes": self.environment_changes}
+        return {
+            "config": self.config.to_dict(),
+            "epoch": self.epoch,
+            "grad_evals": self.grad_evals,
+            "wall_time": self.wall_time,
+            "history": self.history,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "augment_gen": self.augment_gen.get_state(),
+            "rng": _rng_states(self.device),
+            "environment": self.environment,
+            "environment_changes": self.environment_changes,
+        }
 
-    def load_state_dict(self, state: dict[str, Any], *, allow_env_change: bool = False,
-                        source: str = "the checkpoint") -> None:
+    def load_state_dict(
+        self, state: dict[str, Any], *, allow_env_change: bool = False, source: str = "the checkpoint"
+    ) -> None:
         """Restore a :meth:`state_dict`. A checkpoint written for another configuration raises
         ``ValueError``; one written under another torch version, thread count, CPU capability or device
         (which make the continuation differ from an uninterrupted run) raises ``ValueError`` too unless
         ``allow_env_change``, which logs a warning and records the change in the result."""
-        missing = [k for k in ("config", "epoch", "grad_evals", "wall_time", "history", "model", "optimizer",
-                               "sampler", "augment_gen", "rng") if k not in state]
+        missing = [
+            k
+            for k in (
+                "config",
+                "epoch",
+                "grad_evals",
+                "wall_time",
+                "history",
+                "model",
+                "optimizer",
+                "sampler",
+                "augment_gen",
+                "rng",
+            )
+            if k not in state
+        ]
         if missing:
-            raise CheckpointError(f"{source} is not a deeprelax training checkpoint (it lacks "
-                                  f"{', '.join(missing)})")
+            raise CheckpointError(
+                f"{source} is not a deeprelax training checkpoint (it lacks {', '.join(missing)})"
+            )
         self._check_compatible(state["config"])
         finished = isinstance(state["epoch"], int) and state["epoch"] >= self.config.epochs
         # a finished run trains no further: the environment cannot change its numbers
         changes = {} if finished else environment_changes(state.get("environment"), self.environment)
         if not finished and "environment" not in state and self.log:
-            self.log(f"WARNING: {source} records no environment (written by an older deeprelax): a resume "
-                     f"is bit-exact only with the torch version, threads and CPU of the original run")
+            self.log(
+                f"WARNING: {source} records no environment (written by an older deeprelax): a resume "
+                f"is bit-exact only with the torch version, threads and CPU of the original run"
+            )
         if changes:
             what = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items())
             if not allow_env_change:
-                hint = (f"--threads {changes['threads'][0]}" if "threads" in changes
-                        else "the original machine, torch and device")
+                hint = (
+                    f"--threads {changes['threads'][0]}"
+                    if "threads" in changes
+                    else "the original machine, torch and device"
+                )
                 raise ValueError(
                     f"cannot resume exactly: {source} was written with {what}, and the continuation would "
                     f"not be bit-identical to an uninterrupted run; resume with {hint}, or pass "
                     f"--allow-env-change (allow_env_change=True) to continue anyway (recorded in "
-                    f"result.json)")
+                    f"result.json)"
+                )
             if self.log:
-                self.log(f"WARNING: resuming with a changed environment ({what}): the numbers from epoch "
-                         f"{int(state['epoch']) + 1} on are not bit-identical to an uninterrupted run")
+                self.log(
+                    f"WARNING: resuming with a changed environment ({what}): the numbers from epoch "
+                    f"{int(state['epoch']) + 1} on are not bit-identical to an uninterrupted run"
+                )
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -476,12 +557,14 @@ class Trainer:
             self.epoch, self.grad_evals = int(state["epoch"]), int(state["grad_evals"])
             self.wall_time, self.history = float(state["wall_time"]), list(state["history"])
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(f"{source} does not fit this run ({type(exc).__name__}: "
-                                  f"{_first_line(exc)})") from exc
+            raise CheckpointError(
+                f"{source} does not fit this run ({type(exc).__name__}: {_first_line(exc)})"
+            ) from exc
         self.environment_changes = list(state.get("environment_changes", []))
         if changes:
-            self.environment_changes.append({"after_epoch": self.epoch,
-                                             "changed": {k: list(v) for k, v in changes.items()}})
+            self.environment_changes.append(
+                {"after_epoch": self.epoch, "changed": {k: list(v) for k, v in changes.items()}}
+            )
 
     def _check_compatible(self, saved: dict[str, Any]) -> None:
         now = self.config.to_dict()
@@ -503,10 +586,16 @@ class Trainer:
         try:
             atomic_write_bytes(path, lambda f: torch.save(state, f))
         except OSError as exc:
-            kept = (f"the previous checkpoint (epoch {self.epoch - 1}) was kept" if path.exists()
-                    else "no earlier checkpoint exists")
-            raise CheckpointWriteError(exc.errno or 0, f"could not write the checkpoint of epoch "
-                                       f"{self.epoch} ({exc.strerror or exc}); {kept}", str(path)) from exc
+            kept = (
+                f"the previous checkpoint (epoch {self.epoch - 1}) was kept"
+                if path.exists()
+                else "no earlier checkpoint exists"
+            )
+            raise CheckpointWriteError(
+                exc.errno or 0,
+                f"could not write the checkpoint of epoch {self.epoch} ({exc.strerror or exc}); {kept}",
+                str(path),
+            ) from exc
 
     def load_checkpoint(self, *, allow_env_change: bool = False) -> bool:
         """Restore from ``out/checkpoint.pt``; False if there is none. An unreadable checkpoint (truncated,
@@ -525,15 +614,20 @@ class Trainer:
                 raise CheckpointError(
                     f"refusing to load {path}: it holds objects other than tensors and plain containers, "
                     f"which a deeprelax checkpoint never does (it may be tampered with); it was not "
-                    f"loaded") from exc
-            raise CheckpointError(f"{path} is truncated or corrupt ({_first_line(exc)}); "
-                                  f"{_UNTOUCHED}") from exc
+                    f"loaded"
+                ) from exc
+            raise CheckpointError(
+                f"{path} is truncated or corrupt ({_first_line(exc)}); {_UNTOUCHED}"
+            ) from exc
         except Exception as exc:
-            raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__}: "
-                                  f"{_first_line(exc) or 'end of file'}); {_UNTOUCHED}") from exc
+            raise CheckpointError(
+                f"{path} is truncated or corrupt ({type(exc).__name__}: "
+                f"{_first_line(exc) or 'end of file'}); {_UNTOUCHED}"
+            ) from exc
         if not isinstance(state, dict):
-            raise CheckpointError(f"{path} is not a deeprelax training checkpoint (it holds a "
-                                  f"{type(state).__name__})")
+            raise CheckpointError(
+                f"{path} is not a deeprelax training checkpoint (it holds a {type(state).__name__})"
+            )
         self.load_state_dict(state, allow_env_change=allow_env_change, source=str(path))
         return True
 
@@ -573,15 +667,18 @@ class Trainer:
             if self.load_checkpoint(allow_env_change=allow_env_change) and self.log:
                 self.log(f"resuming {self.out} after epoch {self.epoch}")
             if self.epoch > self.config.epochs:
-                raise ValueError(f"cannot resume with epochs = {self.config.epochs}: {ckpt} already holds "
-                                 f"{self.epoch} epochs; resume with epochs >= {self.epoch} (--epochs), or "
-                                 f"choose another output folder")
+                raise ValueError(
+                    f"cannot resume with epochs = {self.config.epochs}: {ckpt} already holds "
+                    f"{self.epoch} epochs; resume with epochs >= {self.epoch} (--epochs), or "
+                    f"choose another output folder"
+                )
         self._write_config()
         self._write_logs()
 
     # -- the loop -----------------------------------------------------------------------------------------
-    def run(self, *, resume: bool = False, overwrite: bool = False,
-            allow_env_change: bool = False) -> TrainResult:
+    def run(
+        self, *, resume: bool = False, overwrite: bool = False, allow_env_change: bool = False
+    ) -> TrainResult:
         """Train to ``config.epochs`` epochs.
 
         Args:
@@ -594,11 +691,16 @@ class Trainer:
         run into the same folder raises :class:`~deeprelax.experiments.runfiles.RunLockedError`.
         """
         if resume and overwrite:
-            raise ValueError("resume and overwrite exclude each other (--resume continues the run in the "
-                             "folder, --overwrite deletes it)")
+            raise ValueError(
+                "resume and overwrite exclude each other (--resume continues the run in the "
+                "folder, --overwrite deletes it)"
+            )
         held = self._lock is not None and self._lock.held
-        lock = (RunLock(self._dir, what="training run", report=self._report)
-                if self.writes_files and not held else contextlib.nullcontext())
+        lock = (
+            RunLock(self._dir, what="training run", report=self._report)
+            if self.writes_files and not held
+            else contextlib.nullcontext()
+        )
         with lock:
             if self.writes_files:
                 self._prepare_out(resume=resume, overwrite=overwrite, allow_env_change=allow_env_change)
@@ -617,8 +719,14 @@ class Trainer:
 
         cfg = self.config
         total = cfg.epochs * self.steps_per_epoch
-        bar = tqdm(total=total, initial=min(self.epoch, cfg.epochs) * self.steps_per_epoch, unit="step",
-                   desc=f"{cfg.model}/{cfg.optimizer}", disable=not self.progress, dynamic_ncols=True)
+        bar = tqdm(
+            total=total,
+            initial=min(self.epoch, cfg.epochs) * self.steps_per_epoch,
+            unit="step",
+            desc=f"{cfg.model}/{cfg.optimizer}",
+            disable=not self.progress,
+            dynamic_ncols=True,
+        )
         try:
             while self.epoch < cfg.epochs:
                 self._run_epoch(bar)
@@ -641,13 +749,15 @@ class Trainer:
                 raise NonFiniteLossError(
                     f"non-finite training loss (NaN or Inf) at epoch {epoch + 1}, outer step {step + 1} of "
                     f"{self.steps_per_epoch} ({cfg.model}, {cfg.optimizer}, lr {lr:g}); the last good "
-                    f"checkpoint is that of epoch {epoch}. Lower the learning rate or check the data.")
+                    f"checkpoint is that of epoch {epoch}. Lower the learning rate or check the data."
+                )
             bar.update(1)
             if self.on_step is not None:
                 self.on_step(self, epoch, step)
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
-            raise NonFiniteLossError(f"non-finite weights after epoch {epoch + 1} "
-                                     f"({cfg.model}, {cfg.optimizer})")
+            raise NonFiniteLossError(
+                f"non-finite weights after epoch {epoch + 1} ({cfg.model}, {cfg.optimizer})"
+            )
         test_loss, test_error = self.evaluate()
         self.wall_time += time.perf_counter() - t0
         self.epoch += 1
@@ -670,9 +780,11 @@ class Trainer:
         self._write_logs()
         bar.set_postfix(epoch=self.epoch, err=f"{test_error:.2f}%", refresh=False)
         if self.log:
-            self.log(f"epoch {self.epoch:3d}  eff. epochs {record['effective_epochs']:4d}  lr {lr:<7.3g} "
-                     f"train loss {record['train_loss']:.4f}  test error {test_error:6.2f} %  "
-                     f"({record['wall_time']:.0f} s)")
+            self.log(
+                f"epoch {self.epoch:3d}  eff. epochs {record['effective_epochs']:4d}  lr {lr:<7.3g} "
+                f"train loss {record['train_loss']:.4f}  test error {test_error:6.2f} %  "
+                f"({record['wall_time']:.0f} s)"
+            )
 
     def _record_extras(self) -> dict[str, Any]:
         """Extra fields of an epoch's log record (the replica trainer adds its totals)."""
@@ -682,8 +794,15 @@ class Trainer:
         env = dict(self.environment)
         if self.environment_changes:
             env["changes_at_resume"] = self.environment_changes
-        return TrainResult(self.config.to_dict(), list(self.history), count_parameters(self.model), self.L,
-                           str(self.out) if self.out is not None else None, self.n_train, env)
+        return TrainResult(
+            self.config.to_dict(),
+            list(self.history),
+            count_parameters(self.model),
+            self.L,
+            str(self.out) if self.out is not None else None,
+            self.n_train,
+            env,
+        )
 
     def plot(self) -> Path | None:
         if self.out is None or not self.history:
@@ -692,9 +811,13 @@ class Trainer:
 
         cfg = self.config
         return atomic_savefig(
-            lambda tmp: plot_runs({cfg.optimizer: self.history}, tmp,
-                                  title=f"{cfg.model} on {cfg.data}: {cfg.optimizer} (seed {cfg.seed})"),
-            self.out / "error.png")
+            lambda tmp: plot_runs(
+                {cfg.optimizer: self.history},
+                tmp,
+                title=f"{cfg.model} on {cfg.data}: {cfg.optimizer} (seed {cfg.seed})",
+            ),
+            self.out / "error.png",
+        )
 
 
 def _derived_seed(seed: int, stream: int) -> int:
@@ -702,8 +825,9 @@ def _derived_seed(seed: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed, stream]).generate_state(1, dtype=np.uint64)[0] % 2**63)
 
 
-def build_model_and_optimizer(config: TrainConfig, device: torch.device | str = "cpu"
-                              ) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+def build_model_and_optimizer(
+    config: TrainConfig, device: torch.device | str = "cpu"
+) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     """The run's network (on ``device``) and its optimizer; invalid options or hyperparameter values raise
     ``ValueError`` naming them."""
     model = create_model(config.model, **config.model_options).to(device)
@@ -725,17 +849,22 @@ def check_run_folder(out: str | Path, *, resume: bool, overwrite: bool) -> list[
         return earlier
     if CHECKPOINT in earlier:
         if not resume:
-            raise FileExistsError(f"{out / CHECKPOINT} exists: pass resume=True (--resume) to continue that "
-                                  f"run, overwrite=True (--overwrite) to start over, or choose another "
-                                  f"output folder")
+            raise FileExistsError(
+                f"{out / CHECKPOINT} exists: pass resume=True (--resume) to continue that "
+                f"run, overwrite=True (--overwrite) to start over, or choose another "
+                f"output folder"
+            )
         return earlier
     log = out / "log.jsonl"
     died_in_first_epoch = set(earlier) <= {"config.json", "log.jsonl"} and (
-        not log.exists() or log.stat().st_size == 0)
+        not log.exists() or log.stat().st_size == 0
+    )
     if not (resume and died_in_first_epoch):
-        raise FileExistsError(f"{out} holds files of an earlier run ({', '.join(earlier)}) but no "
-                              f"{CHECKPOINT} to resume from: pass overwrite=True (--overwrite) to replace "
-                              f"them, or choose another output folder")
+        raise FileExistsError(
+            f"{out} holds files of an earlier run ({', '.join(earlier)}) but no "
+            f"{CHECKPOINT} to resume from: pass overwrite=True (--overwrite) to replace "
+            f"them, or choose another output folder"
+        )
     return earlier
 
 
@@ -744,15 +873,19 @@ def _available_device(name: str) -> torch.device:
     dev = torch.device(name)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} requested but torch.cuda.is_available() is False (torch "
-                             f"{torch.__version__}, built {'with' if torch.version.cuda else 'without'} "
-                             f"CUDA); use --device cpu")
+            raise ValueError(
+                f"device {name!r} requested but torch.cuda.is_available() is False (torch "
+                f"{torch.__version__}, built {'with' if torch.version.cuda else 'without'} "
+                f"CUDA); use --device cpu"
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {name!r} requested but only {torch.cuda.device_count()} CUDA "
-                             f"device(s) are visible")
+            raise ValueError(
+                f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) are visible"
+            )
     elif dev.type == "mps" and not (torch.backends.mps.is_built() and torch.backends.mps.is_available()):
-        raise ValueError(f"device {name!r} requested but torch.backends.mps.is_available() is False; use "
-                         f"--device cpu")
+        raise ValueError(
+            f"device {name!r} requested but torch.backends.mps.is_available() is False; use --device cpu"
+        )
     return dev
 
 
@@ -761,16 +894,26 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else ""
 
 
-def train(config: TrainConfig, out: str | Path | None = None, *, resume: bool = False,
-          overwrite: bool = False, allow_env_change: bool = False, **kwargs: Any) -> TrainResult:
+def train(
+    config: TrainConfig,
+    out: str | Path | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    allow_env_change: bool = False,
+    **kwargs: Any,
+) -> TrainResult:
     """``Trainer(config, out, **kwargs).run(resume=..., overwrite=..., allow_env_change=...)``, with ``out``
     locked and checked *before* the data are loaded, so a locked or occupied folder is refused at once."""
     if out is None:
-        return Trainer(config, out, **kwargs).run(resume=resume, overwrite=overwrite,
-                                                  allow_env_change=allow_env_change)
+        return Trainer(config, out, **kwargs).run(
+            resume=resume, overwrite=overwrite, allow_env_change=allow_env_change
+        )
     if resume and overwrite:
-        raise ValueError("resume and overwrite exclude each other (--resume continues the run in the "
-                         "folder, --overwrite deletes it)")
+        raise ValueError(
+            "resume and overwrite exclude each other (--resume continues the run in the "
+            "folder, --overwrite deletes it)"
+        )
     log = kwargs.get("log", print)
 
     def report(msg: str) -> None:
@@ -781,6 +924,6 @@ def train(config: TrainConfig, out: str | Path | None = None, *, resume: bool = 
 
     with RunLock(out, what="training run", report=report) as lock:
         check_run_folder(out, resume=resume, overwrite=overwrite)
-        return Trainer(config, out, lock=lock, **kwargs).run(resume=resume, overwrite=overwrite,
-                                                             allow_env_change=allow_env_change)
-
+        return Trainer(config, out, lock=lock, **kwargs).run(
+            resume=resume, overwrite=overwrite, allow_env_change=allow_env_change
+        )

@@ -88,9 +88,16 @@ class RelaxationStep:
     counters.
     """
 
-    def __init__(self, module: nn.Module, compute_loss: Callable[[Any], Tensor], *,
-                 clip_grad_norm: float | None = None, bn: BNPolicy = "anchor", log: bool = True,
-                 prog_bar: bool = True) -> None:
+    def __init__(
+        self,
+        module: nn.Module,
+        compute_loss: Callable[[Any], Tensor],
+        *,
+        clip_grad_norm: float | None = None,
+        bn: BNPolicy = "anchor",
+        log: bool = True,
+        prog_bar: bool = True,
+    ) -> None:
         self.module = module
         self.compute_loss = compute_loss
         self.clip_grad_norm = clip_grad_norm
@@ -109,22 +116,31 @@ class RelaxationStep:
             raise RuntimeError(
                 "RelaxationStep needs manual optimization: set self.automatic_optimization = False in the "
                 "LightningModule's __init__ (automatic optimization re-runs training_step on the same batch "
-                "at every closure call)")
+                "at every closure call)"
+            )
         precision = str(getattr(module.trainer, "precision", "32-true"))
         if precision in ("16-mixed", "16", "16-true"):
             raise ValueError(
                 f"precision={precision!r}: Lightning's fp16 plugin calls the closure itself and then steps "
                 "without it, which a relaxation optimizer cannot do; use precision='bf16-mixed' or "
-                "'32-true'")
+                "'32-true'"
+            )
 
     def _make_closure(self, raw_optimizer: Any) -> MinibatchClosure:
         module: Any = self.module
         n = getattr(module.trainer, "num_training_batches", None)
         epoch_length = int(n) if isinstance(n, (int, float)) and math.isfinite(n) and n >= 1 else None
-        return MinibatchClosure(module, None, self._queue, raw_optimizer,
-                                forward=lambda _model, batch: self.compute_loss(batch),
-                                backward=module.manual_backward, clip_grad_norm=self.clip_grad_norm,
-                                bn=self.bn, epoch_length=epoch_length)
+        return MinibatchClosure(
+            module,
+            None,
+            self._queue,
+            raw_optimizer,
+            forward=lambda _model, batch: self.compute_loss(batch),
+            backward=module.manual_backward,
+            clip_grad_norm=self.clip_grad_norm,
+            bn=self.bn,
+            epoch_length=epoch_length,
+        )
 
     # -- the step ---------------------------------------------------------------------------------------
     def __call__(self, dataloader_iter: Iterator[Any]) -> Tensor | None:
@@ -148,8 +164,10 @@ class RelaxationStep:
         if len(batches) < need:
             self.dropped_batches += len(batches)
             if closure.outer_steps == 0 and module.trainer.current_epoch == 0:
-                raise ValueError(f"the training dataloader gave {len(batches)} batches, fewer than the "
-                                 f"L + 1 = {need} that one outer step needs")
+                raise ValueError(
+                    f"the training dataloader gave {len(batches)} batches, fewer than the "
+                    f"L + 1 = {need} that one outer step needs"
+                )
             return None
         self._queue.items.extend(batches)
         loss = optimizer.step(closure=closure)
@@ -163,6 +181,7 @@ class RelaxationStep:
                 metrics["data_epochs"] = closure.data_epochs
             module.log_dict(metrics, prog_bar=False, batch_size=size)
             if self.prog_bar and "effective_epochs" in metrics:
-                module.log("eff_epochs", metrics["effective_epochs"], prog_bar=True, logger=False,
-                           batch_size=size)
+                module.log(
+                    "eff_epochs", metrics["effective_epochs"], prog_bar=True, logger=False, batch_size=size
+                )
         return loss

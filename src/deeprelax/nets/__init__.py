@@ -19,12 +19,26 @@ from deeprelax.nets.datasets import DATASETS, ImageDataset, load_dataset
 from deeprelax.nets.lenet import LeNet
 from deeprelax.nets.mnistfc import MnistFC
 
-__all__ = ["DATASETS", "MODELS", "MODEL_INPUT_SHAPES", "AllCNN", "ImageDataset", "LeNet", "MnistFC",
-           "count_parameters", "create_model", "load_dataset", "model_option_names"]
+__all__ = [
+    "DATASETS",
+    "MODELS",
+    "MODEL_INPUT_SHAPES",
+    "AllCNN",
+    "ImageDataset",
+    "LeNet",
+    "MnistFC",
+    "count_parameters",
+    "create_model",
+    "load_dataset",
+    "model_option_names",
+]
 
 MODELS: dict[str, Callable[..., nn.Module]] = {"mnistfc": MnistFC, "lenet": LeNet, "allcnn": AllCNN}
-MODEL_INPUT_SHAPES: dict[str, tuple[int, int, int]] = {"mnistfc": (1, 28, 28), "lenet": (1, 28, 28),
-                                                       "allcnn": (3, 32, 32)}
+MODEL_INPUT_SHAPES: dict[str, tuple[int, int, int]] = {
+    "mnistfc": (1, 28, 28),
+    "lenet": (1, 28, 28),
+    "allcnn": (3, 32, 32),
+}
 
 
 def model_option_names(name: str) -> set[str]:
@@ -45,8 +59,10 @@ def create_model(name: str, **options: Any) -> nn.Module:
     accepted = model_option_names(key)
     unknown = sorted(set(options) - accepted)
     if unknown:
-        raise ValueError(f"model {name!r} has no option(s) {', '.join(unknown)}; its options are "
-                         f"{', '.join(sorted(accepted))}")
+        raise ValueError(
+            f"model {name!r} has no option(s) {', '.join(unknown)}; its options are "
+            f"{', '.join(sorted(accepted))}"
+        )
     try:
         return MODELS[key](**options)
     except (TypeError, ValueError) as exc:  # a value of the wrong type or range

@@ -19,8 +19,9 @@ def check_dropout(name: str, p: float) -> float:
     return float(p)
 
 
-def affine_block(affine: nn.Module, width: int, bn: str, *, pool: nn.Module | None = None,
-                 dims: int = 1) -> list[nn.Module]:
+def affine_block(
+    affine: nn.Module, width: int, bn: str, *, pool: nn.Module | None = None, dims: int = 1
+) -> list[nn.Module]:
     """``affine → ReLU [→ pool] → BN`` (``bn="after"``, the reference order), ``affine → BN → ReLU [→ pool]``
     (``bn="before"``, the usual placement elsewhere) or ``affine → ReLU [→ pool]`` (``bn="none"``)."""
     norm = nn.BatchNorm1d(width) if dims == 1 else nn.BatchNorm2d(width)

@@ -24,9 +24,18 @@ VARIANTS = ("deeprelax", "original")
 class AllCNN(nn.Module):
     """All-CNN-C (BatchNorm variant): nine convolutions, no fully connected layer, global average pooling."""
 
-    def __init__(self, *, dropout: float = 0.5, input_dropout: float = 0.2, bn: str = "after",
-                 variant: str = "deeprelax", c1: int = 96, c2: int = 192, in_channels: int = 3,
-                 num_classes: int = 10) -> None:
+    def __init__(
+        self,
+        *,
+        dropout: float = 0.5,
+        input_dropout: float = 0.2,
+        bn: str = "after",
+        variant: str = "deeprelax",
+        c1: int = 96,
+        c2: int = 192,
+        in_channels: int = 3,
+        num_classes: int = 10,
+    ) -> None:
         super().__init__()
         check_bn(bn)
         check_dropout("dropout", dropout)

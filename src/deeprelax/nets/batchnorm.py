@@ -18,9 +18,15 @@ from torch.nn.modules.dropout import _DropoutNd
 
 
 @torch.no_grad()
-def refresh_batchnorm(model: nn.Module, x: Tensor, *, batch_size: int = 128, max_batches: int | None = None,
-                      device: torch.device | str | None = None,
-                      transform: Callable[[Tensor], Tensor] | None = None) -> int:
+def refresh_batchnorm(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    batch_size: int = 128,
+    max_batches: int | None = None,
+    device: torch.device | str | None = None,
+    transform: Callable[[Tensor], Tensor] | None = None,
+) -> int:
     """Dry-feed ``x`` (in order, ``batch_size`` at a time, at most ``max_batches`` batches) through ``model``
     to re-estimate every BatchNorm layer's running statistics; returns the number of examples fed.
 
@@ -43,7 +49,7 @@ def refresh_batchnorm(model: nn.Module, x: Tensor, *, batch_size: int = 128, max
     n = len(x) if max_batches is None else min(len(x), max_batches * batch_size)
     try:
         for i in range(0, n, batch_size):
-            xb = x[i:min(i + batch_size, n)]
+            xb = x[i : min(i + batch_size, n)]
             if device is not None:
                 xb = xb.to(device, non_blocking=True)
             model(transform(xb) if transform is not None else xb)

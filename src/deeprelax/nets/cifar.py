@@ -26,9 +26,12 @@ TEST_BATCH = "test_batch"
 RECORD = 1 + 3 * 32 * 32
 
 _ALLOWED = {
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
 }
 
 
@@ -59,8 +62,9 @@ def parse_python_batch(data: bytes, source: str) -> tuple[np.ndarray, np.ndarray
 def parse_binary_batch(data: bytes, source: str) -> tuple[np.ndarray, np.ndarray]:
     """(images, labels) from the bytes of one binary batch of 3073-byte records."""
     if len(data) == 0 or len(data) % RECORD:
-        raise DataFileError(f"{source} is truncated or corrupt: {len(data)} bytes is not a multiple "
-                            f"of {RECORD}")
+        raise DataFileError(
+            f"{source} is truncated or corrupt: {len(data)} bytes is not a multiple of {RECORD}"
+        )
     rec = np.frombuffer(data, dtype=np.uint8).reshape(-1, RECORD)
     return _check(rec[:, 1:].reshape(-1, 3, 32, 32).copy(), rec[:, 0].astype(np.int64), source)
 
@@ -78,8 +82,10 @@ def _as_uint8_pixels(x: np.ndarray, source: str) -> np.ndarray:
             bad |= np.isfinite(x) & (x != np.round(x))
         if bad.any():
             v = x.reshape(-1)[np.flatnonzero(bad.reshape(-1))[0]]
-            raise DataFileError(f"{source}: pixel value {v.item()!r} (dtype {x.dtype}) is not an integer in "
-                                f"0…255; CIFAR-10 pixels are uint8")
+            raise DataFileError(
+                f"{source}: pixel value {v.item()!r} (dtype {x.dtype}) is not an integer in "
+                f"0…255; CIFAR-10 pixels are uint8"
+            )
     return x.astype(np.uint8)
 
 

@@ -31,8 +31,12 @@ from torch import Tensor
 from deeprelax.nets.download import cache_dir, check_sha256, fetch, sha256_bytes
 from deeprelax.nets.idx import DataFileError, parse_idx, read_bytes
 
-IDX_PARTS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-             "t10k-labels-idx1-ubyte")
+IDX_PARTS = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 
 
 @dataclass(frozen=True)
@@ -41,17 +45,20 @@ class IdxSpec:
 
     urls: tuple[str, ...]
     content_sha256: dict[str, str]
-    prefix: str = ""          # file-name prefix (the bundled subset uses "mnist-subset-")
+    prefix: str = ""  # file-name prefix (the bundled subset uses "mnist-subset-")
     bundled: bool = False
 
 
 @dataclass(frozen=True)
 class CifarSpec:
-    archives: dict[str, tuple[str, str]]   # format → (url, sha256 of the archive)
+    archives: dict[str, tuple[str, str]]  # format → (url, sha256 of the archive)
 
 
 MNIST = IdxSpec(
-    urls=("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+    urls=(
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    ),
     content_sha256={
         "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
         "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
@@ -81,12 +88,18 @@ MNIST_SUBSET = IdxSpec(
         "t10k-labels-idx1-ubyte": "b547e409b08f1d55c77b7f0964dfb27202f97c41c014d9427a3acecfcf6a7129",
     },
 )
-CIFAR10 = CifarSpec(archives={
-    "python": ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-               "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),
-    "binary": ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
-               "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"),
-})
+CIFAR10 = CifarSpec(
+    archives={
+        "python": (
+            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+            "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+        ),
+        "binary": (
+            "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+            "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
+        ),
+    }
+)
 
 DATASETS: dict[str, IdxSpec | CifarSpec] = {
     "mnist": MNIST,
@@ -94,8 +107,12 @@ DATASETS: dict[str, IdxSpec | CifarSpec] = {
     "mnist-subset": MNIST_SUBSET,
     "cifar10": CIFAR10,
 }
-IMAGE_SHAPES = {"mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "mnist-subset": (1, 28, 28),
-                "cifar10": (3, 32, 32)}
+IMAGE_SHAPES = {
+    "mnist": (1, 28, 28),
+    "fashion-mnist": (1, 28, 28),
+    "mnist-subset": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+}
 
 
 @dataclass
@@ -116,12 +133,25 @@ class ImageDataset:
 
     def subset(self, n_train: int | None = None, n_test: int | None = None) -> ImageDataset:
         """The first ``n_train`` training and ``n_test`` test examples (for quick runs and tests)."""
-        return ImageDataset(self.name, self.x_train[:n_train], self.y_train[:n_train], self.x_test[:n_test],
-                            self.y_test[:n_test], self.num_classes, dict(self.info))
+        return ImageDataset(
+            self.name,
+            self.x_train[:n_train],
+            self.y_train[:n_train],
+            self.x_test[:n_test],
+            self.y_test[:n_test],
+            self.num_classes,
+            dict(self.info),
+        )
 
 
-def load_dataset(name: str, data_dir: str | Path | None = None, *, download: bool = True,
-                 progress: bool = True, zca_eps: float = 1e-2) -> ImageDataset:
+def load_dataset(
+    name: str,
+    data_dir: str | Path | None = None,
+    *,
+    download: bool = True,
+    progress: bool = True,
+    zca_eps: float = 1e-2,
+) -> ImageDataset:
     """Load the data set ``name`` (see :data:`DATASETS`) from ``data_dir``, the package or the cache."""
     key = name.lower().replace("_", "-")
     if key not in DATASETS:
@@ -137,8 +167,11 @@ def _verify_content(expected: str) -> Callable[[Path], None]:
     def verify(path: Path) -> None:
         got = sha256_bytes(read_bytes(path))
         if got != expected:
-            raise DataFileError(f"{path} is corrupt or not the expected file: sha256 of its content {got}, "
-                                f"expected {expected}")
+            raise DataFileError(
+                f"{path} is corrupt or not the expected file: sha256 of its content {got}, "
+                f"expected {expected}"
+            )
+
     return verify
 
 
@@ -159,8 +192,14 @@ def _find_local(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def load_idx_arrays(spec: IdxSpec, key: str, data_dir: str | Path | None = None, *, download: bool = True,
-                    progress: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def load_idx_arrays(
+    spec: IdxSpec,
+    key: str,
+    data_dir: str | Path | None = None,
+    *,
+    download: bool = True,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The four raw uint8 arrays (train images, train labels, test images, test labels), verified."""
     arrays = []
     for part in IDX_PARTS:
@@ -177,29 +216,39 @@ def load_idx_arrays(spec: IdxSpec, key: str, data_dir: str | Path | None = None,
             path = folder / f"{stem}.gz"
             if not path.exists() and not download:
                 raise DataFileError(f"{key}: {path} is missing and downloading is switched off")
-            path = fetch([u + f"{stem}.gz" for u in spec.urls], path, _verify_content(expected),
-                         progress=progress)
+            path = fetch(
+                [u + f"{stem}.gz" for u in spec.urls], path, _verify_content(expected), progress=progress
+            )
         arrays.append(parse_idx(read_bytes(path), str(path)))
     x_tr, y_tr, x_te, y_te = arrays
     if x_tr.ndim != 3 or x_te.ndim != 3 or len(x_tr) != len(y_tr) or len(x_te) != len(y_te):
-        raise DataFileError(f"{key}: image/label files disagree: {x_tr.shape}, {y_tr.shape}, {x_te.shape}, "
-                            f"{y_te.shape}")
+        raise DataFileError(
+            f"{key}: image/label files disagree: {x_tr.shape}, {y_tr.shape}, {x_te.shape}, {y_te.shape}"
+        )
     return x_tr, y_tr, x_te, y_te
 
 
-def _standardize(key: str, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray,
-                 y_te: np.ndarray) -> ImageDataset:
+def _standardize(
+    key: str, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray
+) -> ImageDataset:
     xtr = torch.from_numpy(x_tr).float().div_(255.0).unsqueeze(1)
     xte = torch.from_numpy(x_te).float().div_(255.0).unsqueeze(1)
     mean, std = float(xtr.mean()), float(xtr.std())
     xtr.sub_(mean).div_(std)
     xte.sub_(mean).div_(std)
-    return ImageDataset(key, xtr, torch.from_numpy(y_tr.astype(np.int64)), xte,
-                        torch.from_numpy(y_te.astype(np.int64)), info={"mean": mean, "std": std})
+    return ImageDataset(
+        key,
+        xtr,
+        torch.from_numpy(y_tr.astype(np.int64)),
+        xte,
+        torch.from_numpy(y_te.astype(np.int64)),
+        info={"mean": mean, "std": std},
+    )
 
 
-def load_cifar10(data_dir: str | Path | None = None, *, download: bool = True, progress: bool = True,
-                 zca_eps: float = 1e-2) -> ImageDataset:
+def load_cifar10(
+    data_dir: str | Path | None = None, *, download: bool = True, progress: bool = True, zca_eps: float = 1e-2
+) -> ImageDataset:
     """CIFAR-10 with the reference preprocessing: per-image normalisation, then ZCA whitening fit on train."""
     from deeprelax.nets.cifar import read_cifar10
     from deeprelax.nets.zca import ZCA, per_image_normalize
@@ -224,5 +273,6 @@ def load_cifar10(data_dir: str | Path | None = None, *, download: bool = True, p
     shape = (-1, 3, 32, 32)
     xtr = torch.from_numpy(zca.transform(x_tr_n)).reshape(shape)
     xte = torch.from_numpy(zca.transform(per_image_normalize(x_te, dtype=np.float32))).reshape(shape)
-    return ImageDataset("cifar10", xtr, torch.from_numpy(y_tr), xte, torch.from_numpy(y_te),
-                        info={"zca_eps": zca_eps})
+    return ImageDataset(
+        "cifar10", xtr, torch.from_numpy(y_tr), xte, torch.from_numpy(y_te), info={"zca_eps": zca_eps}
+    )

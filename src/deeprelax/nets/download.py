@@ -48,8 +48,14 @@ def check_sha256(path: Path, expected: str) -> None:
         raise DataFileError(f"{path} is truncated or corrupt: sha256 {got}, expected {expected}")
 
 
-def fetch(urls: Sequence[str], dest: str | Path, verify: Callable[[Path], None], *,
-          progress: bool = True, timeout: float = 60.0) -> Path:
+def fetch(
+    urls: Sequence[str],
+    dest: str | Path,
+    verify: Callable[[Path], None],
+    *,
+    progress: bool = True,
+    timeout: float = 60.0,
+) -> Path:
     """Make sure ``dest`` exists and passes ``verify``; download it from the first working URL if missing.
 
     ``verify(path)`` raises :class:`DataFileError` for a bad file. An existing ``dest`` that fails
@@ -61,18 +67,22 @@ def fetch(urls: Sequence[str], dest: str | Path, verify: Callable[[Path], None],
         try:
             verify(dest)
         except DataFileError as exc:
-            raise DataFileError(f"{exc}. The file was not overwritten: delete {dest} to download it "
-                                "again.") from exc
+            raise DataFileError(
+                f"{exc}. The file was not overwritten: delete {dest} to download it again."
+            ) from exc
         return dest
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DataFileError(f"cannot create the download folder {dest.parent} ({exc.strerror}); set "
-                            "$DEEPRELAX_DATA to a writable folder, or pass --data-dir with the files"
-                            ) from exc
+        raise DataFileError(
+            f"cannot create the download folder {dest.parent} ({exc.strerror}); set "
+            "$DEEPRELAX_DATA to a writable folder, or pass --data-dir with the files"
+        ) from exc
     if not os.access(dest.parent, os.W_OK):
-        raise DataFileError(f"the download folder {dest.parent} is not writable; set $DEEPRELAX_DATA to a "
-                            f"writable folder, or pass --data-dir with the files")
+        raise DataFileError(
+            f"the download folder {dest.parent} is not writable; set $DEEPRELAX_DATA to a "
+            f"writable folder, or pass --data-dir with the files"
+        )
     errors = []
     for url in urls:
         tmp = dest.with_name(f".{dest.name}.part-{os.getpid()}")
@@ -97,8 +107,14 @@ def _download(url: str, out: Path, *, progress: bool, timeout: float) -> None:
         total = resp.headers.get("Content-Length")
         total = int(total) if total else None
         done = 0
-        with tqdm(total=total, unit="B", unit_scale=True, desc=out.name.split(".part-")[0].lstrip("."),
-                  disable=not progress, leave=False) as bar:
+        with tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            desc=out.name.split(".part-")[0].lstrip("."),
+            disable=not progress,
+            leave=False,
+        ) as bar:
             for block in iter(lambda: resp.read(CHUNK), b""):
                 f.write(block)
                 done += len(block)

@@ -24,8 +24,15 @@ from deeprelax.nets._layers import affine_block, check_bn, check_dropout
 class LeNet(nn.Module):
     """Two conv/pool/BN/dropout blocks and a 500-unit fully connected layer."""
 
-    def __init__(self, *, dropout: float = 0.5, bn: str = "after", fc_bn: bool = False,
-                 in_channels: int = 1, num_classes: int = 10) -> None:
+    def __init__(
+        self,
+        *,
+        dropout: float = 0.5,
+        bn: str = "after",
+        fc_bn: bool = False,
+        in_channels: int = 1,
+        num_classes: int = 10,
+    ) -> None:
         super().__init__()
         check_bn(bn)
         check_dropout("dropout", dropout)

@@ -21,8 +21,16 @@ from deeprelax.nets._layers import affine_block, check_bn, check_dropout
 class MnistFC(nn.Module):
     """784-1024-1024-10 perceptron with input dropout, BatchNorm and dropout after each hidden layer."""
 
-    def __init__(self, *, hidden: int = 1024, dropout: float = 0.2, input_dropout: float = 0.2,
-                 bn: str = "after", in_features: int = 784, num_classes: int = 10) -> None:
+    def __init__(
+        self,
+        *,
+        hidden: int = 1024,
+        dropout: float = 0.2,
+        input_dropout: float = 0.2,
+        bn: str = "after",
+        in_features: int = 784,
+        num_classes: int = 10,
+    ) -> None:
         super().__init__()
         if hidden < 1:
             raise ValueError(f"hidden must be a positive integer, got {hidden!r}")

@@ -36,7 +36,7 @@ class MinibatchSampler:
             if self._pos == len(self._perm):
                 self._perm, self._pos = torch.randperm(self.n, generator=self.generator), 0
             take = min(need, len(self._perm) - self._pos)
-            parts.append(self._perm[self._pos:self._pos + take])
+            parts.append(self._perm[self._pos : self._pos + take])
             self._pos += take
             need -= take
         return torch.cat(parts)
@@ -47,13 +47,20 @@ class MinibatchSampler:
         return self
 
     def state_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "batch_size": self.batch_size, "replacement": self.replacement,
-                "generator": self.generator.get_state(), "perm": self._perm.clone(), "pos": self._pos}
+        return {
+            "n": self.n,
+            "batch_size": self.batch_size,
+            "replacement": self.replacement,
+            "generator": self.generator.get_state(),
+            "perm": self._perm.clone(),
+            "pos": self._pos,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for key in ("n", "batch_size", "replacement"):
             if state[key] != getattr(self, key):
-                raise ValueError(f"sampler state has {key}={state[key]!r}, this sampler has "
-                                 f"{getattr(self, key)!r}")
+                raise ValueError(
+                    f"sampler state has {key}={state[key]!r}, this sampler has {getattr(self, key)!r}"
+                )
         self.generator.set_state(state["generator"])
         self._perm, self._pos = state["perm"].clone(), int(state["pos"])

@@ -51,7 +51,7 @@ class ZCA:
             return self
         cov = np.zeros((d, d))
         for i in range(0, n, chunk):
-            c = x[i:i + chunk].astype(np.float64) - self.mean
+            c = x[i : i + chunk].astype(np.float64) - self.mean
             cov += c.T @ c
         cov /= n
         lam, u = np.linalg.eigh(cov)

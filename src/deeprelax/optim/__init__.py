@@ -23,9 +23,24 @@ from deeprelax.optim.parle import Parle
 from deeprelax.optim.registry import REGISTRY, OptimizerInfo, get
 from deeprelax.optim.scoping import scoped
 
-__all__ = ["HJ", "OPTIMIZERS", "REGISTRY", "DivergenceError", "ElasticSGD", "EntropySGD", "Heat",
-           "MinibatchClosure", "OptimizerInfo", "Parle", "RelaxationOptimizer", "create_optimizer", "get",
-           "inner_steps", "minibatch_closure", "scoped"]
+__all__ = [
+    "HJ",
+    "OPTIMIZERS",
+    "REGISTRY",
+    "DivergenceError",
+    "ElasticSGD",
+    "EntropySGD",
+    "Heat",
+    "MinibatchClosure",
+    "OptimizerInfo",
+    "Parle",
+    "RelaxationOptimizer",
+    "create_optimizer",
+    "get",
+    "inner_steps",
+    "minibatch_closure",
+    "scoped",
+]
 
 #: name → factory (the registry's factories; kept for existing callers)
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {k: v.factory for k, v in REGISTRY.items()}
@@ -40,8 +55,9 @@ def create_optimizer(name: str, params: Iterable[Any], **hparams: Any) -> torch.
     info = get(name)
     unknown = sorted(set(hparams) - set(info.keywords))
     if unknown:
-        raise TypeError(f"{info.name} got unexpected hyperparameter(s) {unknown}; it takes "
-                        f"{sorted(info.keywords)}")
+        raise TypeError(
+            f"{info.name} got unexpected hyperparameter(s) {unknown}; it takes {sorted(info.keywords)}"
+        )
     return info.factory(params, **hparams)
 
 

@@ -62,9 +62,25 @@ _CLOSURE_HELP = (
 
 # hyperparameters of torch.optim optimizers that none of ours takes: their presence in a state_dict means it
 # is another optimizer's
-_TORCH_ONLY_KEYS = {"maximize", "differentiable", "fused", "capturable", "betas", "eps", "amsgrad",
-                    "initial_accumulator_value", "lr_decay", "alpha_rmsprop", "centered", "history_size",
-                    "tolerance_grad", "tolerance_change", "line_search_fn", "max_iter", "max_eval"}
+_TORCH_ONLY_KEYS = {
+    "maximize",
+    "differentiable",
+    "fused",
+    "capturable",
+    "betas",
+    "eps",
+    "amsgrad",
+    "initial_accumulator_value",
+    "lr_decay",
+    "alpha_rmsprop",
+    "centered",
+    "history_size",
+    "tolerance_grad",
+    "tolerance_change",
+    "line_search_fn",
+    "max_iter",
+    "max_eval",
+}
 
 
 class DivergenceError(FloatingPointError):
@@ -94,8 +110,9 @@ class _AmpScaling:
     def unscale(self, optimizer: Optimizer) -> None:
         scale = self.scaler._scale
         if scale is None:
-            raise RuntimeError("GradScaler has no scale yet: the closure must call "
-                               "scaler.scale(loss).backward()")
+            raise RuntimeError(
+                "GradScaler has no scale yet: the closure must call scaler.scale(loss).backward()"
+            )
         by_device: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}
         for group in optimizer.param_groups:
             for p in group["params"]:
@@ -136,14 +153,18 @@ class NoiseRNG:
         if key not in self._generators:
             if self.seed is None:
                 self.seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))
-            mixed = (self.seed * 0x9E3779B97F4A7C15 + 0xBF58476D1CE4E5B9 * (self.replica + 1)
-                     + (device.index or 0)) % (2**63)
+            mixed = (
+                self.seed * 0x9E3779B97F4A7C15 + 0xBF58476D1CE4E5B9 * (self.replica + 1) + (device.index or 0)
+            ) % (2**63)
             self._generators[key] = torch.Generator(device=device).manual_seed(mixed)
         return self._generators[key]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed, "replica": self.replica,
-                "states": {k: g.get_state() for k, g in self._generators.items()}}
+        return {
+            "seed": self.seed,
+            "replica": self.replica,
+            "states": {k: g.get_state() for k, g in self._generators.items()},
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.seed, self.replica = state.get("seed"), int(state.get("replica", self.replica))
@@ -180,13 +201,15 @@ class RelaxationOptimizer(Optimizer):
         if "__init__" in cls.__dict__:
             sig = inspect.signature(cls.__init__)
             cls.hyperparameters = {
-                n: p.default for n, p in sig.parameters.items()
+                n: p.default
+                for n, p in sig.parameters.items()
                 if n not in ("self", "params", *cls._object_options)
                 and p.default is not inspect.Parameter.empty
             }
 
-    def __init__(self, params: ParamsT, defaults: dict[str, Any], *, seed: int | None = None,
-                 replica: int = 0) -> None:
+    def __init__(
+        self, params: ParamsT, defaults: dict[str, Any], *, seed: int | None = None, replica: int = 0
+    ) -> None:
         if params is None or isinstance(params, (str, bytes)):
             raise TypeError(f"params must be an iterable of Tensors or dicts, got {params!r}")
         if seed is not None:
@@ -348,8 +371,14 @@ class RelaxationOptimizer(Optimizer):
             amp.unscale(self)
         return loss
 
-    def _estimate(self, parts: list[Participants], anchors: list[list[Tensor]] | None, closure: Closure,
-                  L: int, amp: _AmpScaling | None) -> list[list[Tensor]]:
+    def _estimate(
+        self,
+        parts: list[Participants],
+        anchors: list[list[Tensor]] | None,
+        closure: Closure,
+        L: int,
+        amp: _AmpScaling | None,
+    ) -> list[list[Tensor]]:
         """The estimator stage: run the L inner closure calls and return, per group, the direction g(x).
 
         The default is the plain gradient (the L = 0 case of every optimizer). On return every parameter
@@ -362,10 +391,18 @@ class RelaxationOptimizer(Optimizer):
         group = pt.group
         wd = 0.0 if self._fold_weight_decay else group["weight_decay"]
         momentum = group["momentum"]
-        bufs = [self.state[p].get("momentum_buffer") for p in pt.params] if momentum != 0 else \
-            [None] * len(pt.params)
-        kw = dict(lr=group["lr"], momentum=momentum, dampening=group["dampening"],
-                  nesterov=group["nesterov"], weight_decay=wd)
+        bufs = (
+            [self.state[p].get("momentum_buffer") for p in pt.params]
+            if momentum != 0
+            else [None] * len(pt.params)
+        )
+        kw = dict(
+            lr=group["lr"],
+            momentum=momentum,
+            dampening=group["dampening"],
+            nesterov=group["nesterov"],
+            weight_decay=wd,
+        )
         kernel = outer.sgd_foreach if self._use_foreach(group, pt.params) else outer.sgd_single
         kernel(pt.params, directions, bufs, **kw)
         if momentum != 0:
@@ -395,9 +432,12 @@ class RelaxationOptimizer(Optimizer):
 
     def state_dict(self) -> dict[str, Any]:
         sd = super().state_dict()
-        sd["deeprelax"] = {"optimizer": type(self).__name__, "diagnostics": copy.deepcopy(self._diagnostics),
-                           "rng": self._rng.state_dict(),
-                           "couplings": [c.state_dict() for c in self._couplings]}
+        sd["deeprelax"] = {
+            "optimizer": type(self).__name__,
+            "diagnostics": copy.deepcopy(self._diagnostics),
+            "rng": self._rng.state_dict(),
+            "couplings": [c.state_dict() for c in self._couplings],
+        }
         return sd
 
     def _foreign_keys(self) -> set[str]:
@@ -425,10 +465,15 @@ class RelaxationOptimizer(Optimizer):
         for i, g in enumerate(state_dict["param_groups"]):
             bad = sorted(set(g) & foreign)
             if bad:
-                raise ValueError(f"state_dict param_groups[{i}] has {bad}, which {name} does not take: it is "
-                                 f"another optimizer's state")
-            probe = {**self.hyperparameters, "outer_steps": 0,
-                     **{k: v for k, v in g.items() if k not in ("params", "param_names")}}
+                raise ValueError(
+                    f"state_dict param_groups[{i}] has {bad}, which {name} does not take: it is "
+                    f"another optimizer's state"
+                )
+            probe = {
+                **self.hyperparameters,
+                "outer_steps": 0,
+                **{k: v for k, v in g.items() if k not in ("params", "param_names")},
+            }
             try:
                 self._validate_group(probe)
             except ValueError as exc:
@@ -446,8 +491,12 @@ class RelaxationOptimizer(Optimizer):
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        state.update(_diagnostics=self._diagnostics, _rng_state=self._rng.state_dict(),
-                     _couplings=self._couplings, in_inner_loop=False)
+        state.update(
+            _diagnostics=self._diagnostics,
+            _rng_state=self._rng.state_dict(),
+            _couplings=self._couplings,
+            in_inner_loop=False,
+        )
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

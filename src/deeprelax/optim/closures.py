@@ -110,32 +110,49 @@ class MinibatchClosure:
         last_loss: detached loss of the latest call.
     """
 
-    def __init__(self, model: nn.Module, loss_fn: LossFn | None, batches: Iterable[Any],
-                 optimizer: torch.optim.Optimizer, *, device: torch.device | str | None = None,
-                 clip_grad_norm: float | None = None, autocast: torch.dtype | None = None,
-                 scaler: torch.amp.GradScaler | None = None, bn: BNPolicy = "anchor",
-                 forward: ForwardFn | None = None, backward: Callable[[Tensor], Any] | None = None,
-                 epoch_length: int | None = None, non_blocking: bool = False) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn | None,
+        batches: Iterable[Any],
+        optimizer: torch.optim.Optimizer,
+        *,
+        device: torch.device | str | None = None,
+        clip_grad_norm: float | None = None,
+        autocast: torch.dtype | None = None,
+        scaler: torch.amp.GradScaler | None = None,
+        bn: BNPolicy = "anchor",
+        forward: ForwardFn | None = None,
+        backward: Callable[[Tensor], Any] | None = None,
+        epoch_length: int | None = None,
+        non_blocking: bool = False,
+    ) -> None:
         if backward is not None and scaler is not None:
             raise ValueError("give scaler or backward, not both (a custom backward scales the loss itself)")
         if loss_fn is None and forward is None:
-            raise ValueError("give loss_fn (called as loss_fn(model(inputs), targets)) or "
-                             "forward(model, batch)")
+            raise ValueError(
+                "give loss_fn (called as loss_fn(model(inputs), targets)) or forward(model, batch)"
+            )
         if bn not in ("anchor", "every"):
             raise ValueError(f"bn must be 'anchor' or 'every', got {bn!r}")
         if clip_grad_norm is not None and not clip_grad_norm > 0:
             raise ValueError(f"clip_grad_norm must be > 0, got {clip_grad_norm!r}")
-        if epoch_length is not None and (isinstance(epoch_length, bool) or not isinstance(epoch_length, int)
-                                         or epoch_length < 1):
+        if epoch_length is not None and (
+            isinstance(epoch_length, bool) or not isinstance(epoch_length, int) or epoch_length < 1
+        ):
             raise ValueError(f"epoch_length must be an integer >= 1, got {epoch_length!r}")
         if not isinstance(batches, Iterable):
-            raise TypeError(f"batches must be an iterable of minibatches (e.g. a DataLoader), got "
-                            f"{type(batches).__name__}")
+            raise TypeError(
+                f"batches must be an iterable of minibatches (e.g. a DataLoader), got "
+                f"{type(batches).__name__}"
+            )
         model_params = {id(p) for p in model.parameters()}
         opt_params = [p for g in optimizer.param_groups for p in g["params"]]
         if opt_params and not any(id(p) in model_params for p in opt_params):
-            raise ValueError("none of the optimizer's parameters belongs to the model: the closure would "
-                             "never give them a gradient (build the optimizer on model.parameters())")
+            raise ValueError(
+                "none of the optimizer's parameters belongs to the model: the closure would "
+                "never give them a gradient (build the optimizer on model.parameters())"
+            )
         self.model = model
         self.loss_fn = loss_fn
         self.batches = batches
@@ -217,8 +234,12 @@ class MinibatchClosure:
 
     def state_dict(self) -> dict[str, int]:
         """The counters (the position inside the data iterator cannot be saved)."""
-        return {"batches_drawn": self.batches_drawn, "grad_evals": self.grad_evals,
-                "outer_steps": self.outer_steps, "passes": self.passes}
+        return {
+            "batches_drawn": self.batches_drawn,
+            "grad_evals": self.grad_evals,
+            "outer_steps": self.outer_steps,
+            "passes": self.passes,
+        }
 
     def load_state_dict(self, state: Mapping[str, int]) -> None:
         for key in ("batches_drawn", "grad_evals", "outer_steps", "passes"):
@@ -244,7 +265,8 @@ class MinibatchClosure:
                 raise RuntimeError(
                     f"the batch iterator ran dry after {self.batches_drawn} batches and cannot be restarted "
                     "(it is a one-shot iterator such as a generator): pass the DataLoader or another "
-                    "re-iterable so that the closure can start the next epoch") from None
+                    "re-iterable so that the closure can start the next epoch"
+                ) from None
             self._iterator = self._new_pass()
             try:
                 batch = next(self._iterator)
@@ -253,9 +275,12 @@ class MinibatchClosure:
         self.batches_drawn += 1
         first = _first_tensor(batch)
         if first is not None and first is self._last_first:
-            self._warn_once("repeat", "the closure drew the same batch object twice in a row: every call "
-                            "must see a fresh minibatch (a repeating iterator, or a closure around the "
-                            "training loop's batch, makes the inner loop average one batch)")
+            self._warn_once(
+                "repeat",
+                "the closure drew the same batch object twice in a row: every call "
+                "must see a fresh minibatch (a repeating iterator, or a closure around the "
+                "training loop's batch, makes the inner loop average one batch)",
+            )
         self._last_first = first
         return batch
 
@@ -275,8 +300,10 @@ class MinibatchClosure:
         if self.forward is not None:
             return self.forward(self.model, batch), None
         if not isinstance(batch, (list, tuple)) or len(batch) < 2:
-            raise TypeError("the default forward expects batches (inputs, targets); pass "
-                            f"forward(model, batch) for batches of type {type(batch).__name__}")
+            raise TypeError(
+                "the default forward expects batches (inputs, targets); pass "
+                f"forward(model, batch) for batches of type {type(batch).__name__}"
+            )
         output = self.model(batch[0])
         assert self.loss_fn is not None
         return self.loss_fn(output, batch[1]), output
@@ -286,21 +313,29 @@ class MinibatchClosure:
         anchor = self._is_anchor_call()
         self._position += 1
         if not self.model.training:
-            self._warn_once("eval", "the model is in eval() mode inside the training closure (dropout off, "
-                            "BatchNorm on running statistics): call model.train() before optimizer.step")
+            self._warn_once(
+                "eval",
+                "the model is in eval() mode inside the training closure (dropout off, "
+                "BatchNorm on running statistics): call model.train() before optimizer.step",
+            )
         batch = _to_device(self.next_batch(), self.device, self.non_blocking)
         saved = None
         if not anchor and self.bn == "anchor":
             saved = [b.detach().clone() for b in self.model.buffers()]
         self.optimizer.zero_grad(set_to_none=True)
-        ctx = (torch.autocast(self.device.type, dtype=self.autocast) if self.autocast is not None
-               else contextlib.nullcontext())
+        ctx = (
+            torch.autocast(self.device.type, dtype=self.autocast)
+            if self.autocast is not None
+            else contextlib.nullcontext()
+        )
         with torch.enable_grad():
             with ctx:
                 loss, output = self._loss(batch)
             if not isinstance(loss, Tensor) or loss.dim() != 0:
-                raise TypeError(f"the loss must be a scalar tensor, got {type(loss).__name__}"
-                                + (f" of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else ""))
+                raise TypeError(
+                    f"the loss must be a scalar tensor, got {type(loss).__name__}"
+                    + (f" of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else "")
+                )
             if self.backward is not None:
                 self.backward(loss)
             elif self.scaler is not None:
@@ -334,12 +369,22 @@ class MinibatchClosure:
         return self.optimizer.step(cast(Callable[[], float], self))
 
 
-def minibatch_closure(model: nn.Module, loss_fn: LossFn | None, batches: Iterable[Any],
-                      optimizer: torch.optim.Optimizer, *, device: torch.device | str | None = None,
-                      clip_grad_norm: float | None = None, autocast: torch.dtype | None = None,
-                      scaler: torch.amp.GradScaler | None = None, bn: BNPolicy = "anchor",
-                      forward: ForwardFn | None = None, backward: Callable[[Tensor], Any] | None = None,
-                      epoch_length: int | None = None, non_blocking: bool = False) -> MinibatchClosure:
+def minibatch_closure(
+    model: nn.Module,
+    loss_fn: LossFn | None,
+    batches: Iterable[Any],
+    optimizer: torch.optim.Optimizer,
+    *,
+    device: torch.device | str | None = None,
+    clip_grad_norm: float | None = None,
+    autocast: torch.dtype | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    bn: BNPolicy = "anchor",
+    forward: ForwardFn | None = None,
+    backward: Callable[[Tensor], Any] | None = None,
+    epoch_length: int | None = None,
+    non_blocking: bool = False,
+) -> MinibatchClosure:
     """The closure for ``optimizer.step(closure)`` that draws each call's minibatch from ``batches``.
 
     Args:
@@ -361,6 +406,18 @@ def minibatch_closure(model: nn.Module, loss_fn: LossFn | None, batches: Iterabl
     Returns:
         A :class:`MinibatchClosure`: callable, with the counters and ``steps_per_epoch``.
     """
-    return MinibatchClosure(model, loss_fn, batches, optimizer, device=device, clip_grad_norm=clip_grad_norm,
-                            autocast=autocast, scaler=scaler, bn=bn, forward=forward, backward=backward,
-                            epoch_length=epoch_length, non_blocking=non_blocking)
+    return MinibatchClosure(
+        model,
+        loss_fn,
+        batches,
+        optimizer,
+        device=device,
+        clip_grad_norm=clip_grad_norm,
+        autocast=autocast,
+        scaler=scaler,
+        bn=bn,
+        forward=forward,
+        backward=backward,
+        epoch_length=epoch_length,
+        non_blocking=non_blocking,
+    )

@@ -30,14 +30,16 @@ if TYPE_CHECKING:
     from deeprelax.optim._relaxation import Participants, RelaxationOptimizer
 
 
-def elastic_single(params: list[Tensor], directions: list[Tensor], references: list[Tensor],
-                   rho: float) -> list[Tensor]:
+def elastic_single(
+    params: list[Tensor], directions: list[Tensor], references: list[Tensor], rho: float
+) -> list[Tensor]:
     """Reference: d + ρ(x − x̄) for every parameter (new tensors; ``directions`` may be the gradients)."""
     return [torch.add(d, torch.sub(x, r), alpha=rho) for x, d, r in zip(params, directions, references)]
 
 
-def elastic_foreach(params: list[Tensor], directions: list[Tensor], references: list[Tensor],
-                    rho: float) -> list[Tensor]:
+def elastic_foreach(
+    params: list[Tensor], directions: list[Tensor], references: list[Tensor], rho: float
+) -> list[Tensor]:
     """Fast path of :func:`elastic_single` (same arithmetic, same order)."""
     if not params:
         return []
@@ -68,13 +70,15 @@ class ElasticCoupling:
         elif self.reference == "means":
             distributed.mean(self._all_params(opt), self.process_group)
 
-    def apply(self, opt: RelaxationOptimizer, parts: list[Participants], directions: list[list[Tensor]],
-              handle: Any) -> list[list[Tensor]]:
+    def apply(
+        self, opt: RelaxationOptimizer, parts: list[Participants], directions: list[list[Tensor]], handle: Any
+    ) -> list[list[Tensor]]:
         params = self._all_params(opt)
         if handle is None:  # reference = means: μ_b where there is an inner loop, else the anchor
             means = getattr(opt, "_last_means", None) or {}
-            handle = distributed.start_mean([means.get(id(p), p) for p in params], self.process_group,
-                                            async_op=False)
+            handle = distributed.start_mean(
+                [means.get(id(p), p) for p in params], self.process_group, async_op=False
+            )
         xbar = dict(zip((id(p) for p in params), distributed.finish_mean(handle)))
         out = []
         for pt, dirs in zip(parts, directions):
@@ -134,8 +138,9 @@ class CenterCoupling:
         if handle is not None:
             distributed.finish_mean(handle[1])
 
-    def apply(self, opt: RelaxationOptimizer, parts: list[Participants], directions: list[list[Tensor]],
-              handle: Any) -> list[list[Tensor]]:
+    def apply(
+        self, opt: RelaxationOptimizer, parts: list[Participants], directions: list[list[Tensor]], handle: Any
+    ) -> list[list[Tensor]]:
         return directions
 
     def after_update(self, opt: RelaxationOptimizer, parts: list[Participants], handle: Any) -> None:
@@ -145,7 +150,7 @@ class CenterCoupling:
         xbar = distributed.finish_mean(work)
         _, n = distributed.rank_and_size(self.process_group)
         for p, x, m, c in zip(self._all_params(opt), before, xbar, self.center):
-            p.sub_(torch.sub(x, c), alpha=self.alpha)   # x_a ← x_a − α (x_a − x̃)
+            p.sub_(torch.sub(x, c), alpha=self.alpha)  # x_a ← x_a − α (x_a − x̃)
             c.add_(torch.sub(m, c), alpha=n * self.alpha)  # x̃ ← x̃ + nα (x̄ − x̃)
 
     def state_dict(self) -> dict[str, Any]:

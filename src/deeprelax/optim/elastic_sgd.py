@@ -44,11 +44,24 @@ class ElasticSGD(RelaxationOptimizer):
     _internal_keys = ("outer_steps", "L")  # L = 0 always: no inner loop
     _object_options = ("process_group", "center", "moving_rate", "period")
 
-    def __init__(self, params: ParamsT, lr: float | Tensor = 0.1, *, momentum: float = 0.9,
-                 nesterov: bool = True, dampening: float = 0.0, weight_decay: float = 0.0,
-                 rho: float = 1.0, rho_max: float | None = 10.0, scoping: float = 0.0,
-                 foreach: bool | None = None, center: str = "mean", moving_rate: float = 0.1,
-                 period: int = 1, process_group: Any = None) -> None:
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | Tensor = 0.1,
+        *,
+        momentum: float = 0.9,
+        nesterov: bool = True,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        rho: float = 1.0,
+        rho_max: float | None = 10.0,
+        scoping: float = 0.0,
+        foreach: bool | None = None,
+        center: str = "mean",
+        moving_rate: float = 0.1,
+        period: int = 1,
+        process_group: Any = None,
+    ) -> None:
         check_choice("center", center, ("mean", "easgd"))
         check_unit_interval("moving_rate", moving_rate)
         check_int("period", period, minimum=1)

@@ -27,13 +27,28 @@ class Heat(LangevinRelaxation):
     Keyword arguments are those of :class:`deeprelax.optim.EntropySGD` without ``alpha``.
     """
 
-    def __init__(self, params: ParamsT, lr: float | Tensor = 1.0, *, momentum: float = 0.9,
-                 nesterov: bool = True, dampening: float = 0.0, weight_decay: float = 0.0, L: int = 20,
-                 inner_lr: float = 0.1, gamma: float = 1e-4, scoping: float = 1e-3,
-                 gamma_max: float | None = None, noise: float = 1e-4, inner_momentum: float = 0.0,
-                 inner_nesterov: bool = False, inner_momentum_on: str = "gradient",
-                 divergence_factor: float = 10.0, foreach: bool | None = None,
-                 seed: int | None = None) -> None:
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | Tensor = 1.0,
+        *,
+        momentum: float = 0.9,
+        nesterov: bool = True,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        L: int = 20,
+        inner_lr: float = 0.1,
+        gamma: float = 1e-4,
+        scoping: float = 1e-3,
+        gamma_max: float | None = None,
+        noise: float = 1e-4,
+        inner_momentum: float = 0.0,
+        inner_nesterov: bool = False,
+        inner_momentum_on: str = "gradient",
+        divergence_factor: float = 10.0,
+        foreach: bool | None = None,
+        seed: int | None = None,
+    ) -> None:
         hp = {k: v for k, v in locals().items() if k in Heat.hyperparameters}
         super().__init__(params, hp, seed=seed)
 

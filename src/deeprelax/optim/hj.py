@@ -43,8 +43,9 @@ from deeprelax.optim._validation import check_at_least, check_positive, check_un
 from deeprelax.optim.scoping import scoped
 
 
-def fixed_point_single(params: list[Tensor], ps: list[Tensor], *, weight_decay: float, damping: float,
-                       track: bool) -> list[Tensor]:
+def fixed_point_single(
+    params: list[Tensor], ps: list[Tensor], *, weight_decay: float, damping: float, track: bool
+) -> list[Tensor]:
     """Reference: p ← δ p + (1 − δ)(∇f(w) + wd·w) for every parameter (params hold w).
 
     Returns the squared residuals |∇f(w) + wd·w − p|² per tensor when ``track``.
@@ -60,8 +61,9 @@ def fixed_point_single(params: list[Tensor], ps: list[Tensor], *, weight_decay: 
     return sq
 
 
-def fixed_point_foreach(params: list[Tensor], ps: list[Tensor], *, weight_decay: float, damping: float,
-                        track: bool) -> list[Tensor]:
+def fixed_point_foreach(
+    params: list[Tensor], ps: list[Tensor], *, weight_decay: float, damping: float, track: bool
+) -> list[Tensor]:
     """Fast path of :func:`fixed_point_single` (same arithmetic, same order)."""
     if not params:
         return []
@@ -98,13 +100,30 @@ class HJ(RelaxationOptimizer):
     """
 
     _fold_weight_decay = True
-    _diagnostic_defaults = {"last_residuals": None, "residual_growth": None, "uphill": 0.0,
-                            "warned_uphill": False}
+    _diagnostic_defaults = {
+        "last_residuals": None,
+        "residual_growth": None,
+        "uphill": 0.0,
+        "warned_uphill": False,
+    }
 
-    def __init__(self, params: ParamsT, lr: float | Tensor = 0.1, *, momentum: float = 0.9,
-                 nesterov: bool = True, dampening: float = 0.0, weight_decay: float = 0.0, L: int = 20,
-                 gamma: float = 10.0, scoping: float = 1e-3, gamma_max: float | None = None,
-                 damping: float = 0.75, divergence_factor: float = 10.0, foreach: bool | None = None) -> None:
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | Tensor = 0.1,
+        *,
+        momentum: float = 0.9,
+        nesterov: bool = True,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        L: int = 20,
+        gamma: float = 10.0,
+        scoping: float = 1e-3,
+        gamma_max: float | None = None,
+        damping: float = 0.75,
+        divergence_factor: float = 10.0,
+        foreach: bool | None = None,
+    ) -> None:
         hp = {k: v for k, v in locals().items() if k in HJ.hyperparameters}
         super().__init__(params, hp)
 
@@ -123,8 +142,14 @@ class HJ(RelaxationOptimizer):
         check_unit_interval("damping", group["damping"])
         check_at_least("divergence_factor", group["divergence_factor"], 1.0)
 
-    def _estimate(self, parts: list[Participants], anchors: list[list[Tensor]] | None, closure: Closure,
-                  L: int, amp: _AmpScaling | None) -> list[list[Tensor]]:
+    def _estimate(
+        self,
+        parts: list[Participants],
+        anchors: list[list[Tensor]] | None,
+        closure: Closure,
+        L: int,
+        amp: _AmpScaling | None,
+    ) -> list[list[Tensor]]:
         ps = []
         for pt in parts:  # p₀ = ∇f(x) + wd·x
             wd = pt.group["weight_decay"]
@@ -143,8 +168,15 @@ class HJ(RelaxationOptimizer):
             sq = []
             for pt, p in zip(parts, ps):
                 kernel = fixed_point_foreach if self._use_foreach(pt.group, pt.params) else fixed_point_single
-                sq.extend(kernel(pt.params, p, weight_decay=pt.group["weight_decay"],
-                                 damping=pt.group["damping"], track=track))
+                sq.extend(
+                    kernel(
+                        pt.params,
+                        p,
+                        weight_decay=pt.group["weight_decay"],
+                        damping=pt.group["damping"],
+                        track=track,
+                    )
+                )
             if track:
                 residual_sq.append(torch.stack(sq).sum() if sq else torch.zeros((), dtype=torch.float64))
         self._restore(parts, anchors)
@@ -187,8 +219,14 @@ class HJ(RelaxationOptimizer):
 
     def _check_uphill(self, ps: list[list[Tensor]], p0: list[list[Tensor]]) -> None:
         """Warn (once) when ⟨p_L, p₀⟩ < 0 persistently: the truncated iterate points uphill."""
-        dot = sum((torch.dot(a.reshape(-1), b.reshape(-1)).double().cpu()
-                   for gp, g0 in zip(ps, p0) for a, b in zip(gp, g0)), torch.zeros((), dtype=torch.float64))
+        dot = sum(
+            (
+                torch.dot(a.reshape(-1), b.reshape(-1)).double().cpu()
+                for gp, g0 in zip(ps, p0)
+                for a, b in zip(gp, g0)
+            ),
+            torch.zeros((), dtype=torch.float64),
+        )
         indicator = 1.0 if float(dot) < 0 else 0.0
         self._diagnostics["uphill"] = U = 0.9 * self._diagnostics["uphill"] + 0.1 * indicator
         if U > 0.5 and not self._diagnostics["warned_uphill"]:

@@ -76,10 +76,22 @@ def stability_limit(momentum: float, nesterov: bool, on: str = "gradient") -> fl
 
 
 # ---------------------------------------------------------------------------------------- the kernels
-def langevin_single(params: list[Tensor], anchors: list[Tensor], means: list[Tensor],
-                    bufs: list[Tensor | None], *, gamma: float, weight_decay: float, inner_lr: float,
-                    noise: float, momentum: float, nesterov: bool, on: str, w: float,
-                    generator: torch.Generator | None) -> None:
+def langevin_single(
+    params: list[Tensor],
+    anchors: list[Tensor],
+    means: list[Tensor],
+    bufs: list[Tensor | None],
+    *,
+    gamma: float,
+    weight_decay: float,
+    inner_lr: float,
+    noise: float,
+    momentum: float,
+    nesterov: bool,
+    on: str,
+    w: float,
+    generator: torch.Generator | None,
+) -> None:
     """Reference: one Langevin step y ← y − η'd and μ ← wμ + (1 − w)y for every parameter."""
     scale = noise / math.sqrt(inner_lr / 2)
     for i, (y, x, mu) in enumerate(zip(params, anchors, means)):
@@ -98,10 +110,22 @@ def langevin_single(params: list[Tensor], anchors: list[Tensor], means: list[Ten
         mu.mul_(w).add_(y, alpha=1 - w)
 
 
-def langevin_foreach(params: list[Tensor], anchors: list[Tensor], means: list[Tensor],
-                     bufs: list[Tensor | None], *, gamma: float, weight_decay: float, inner_lr: float,
-                     noise: float, momentum: float, nesterov: bool, on: str, w: float,
-                     generator: torch.Generator | None) -> None:
+def langevin_foreach(
+    params: list[Tensor],
+    anchors: list[Tensor],
+    means: list[Tensor],
+    bufs: list[Tensor | None],
+    *,
+    gamma: float,
+    weight_decay: float,
+    inner_lr: float,
+    noise: float,
+    momentum: float,
+    nesterov: bool,
+    on: str,
+    w: float,
+    generator: torch.Generator | None,
+) -> None:
     """Fast path of :func:`langevin_single` (same arithmetic, same order, same random draws)."""
     if not params:
         return
@@ -148,8 +172,9 @@ class LangevinRelaxation(RelaxationOptimizer):
             raise ValueError("inner_nesterov=True requires inner_momentum > 0")
         if group["L"] > 0:
             lr, wd = group["inner_lr"], group["weight_decay"]
-            limit = stability_limit(group["inner_momentum"], group["inner_nesterov"],
-                                    group["inner_momentum_on"])
+            limit = stability_limit(
+                group["inner_momentum"], group["inner_nesterov"], group["inner_momentum_on"]
+            )
             for name in ("gamma", "gamma_max"):
                 gamma = group.get(name)
                 if gamma is not None and lr * (gamma + wd) >= limit:
@@ -167,8 +192,9 @@ class LangevinRelaxation(RelaxationOptimizer):
         for pt in parts:
             group = pt.group
             gamma, lr, wd = scoped(group, "gamma"), group["inner_lr"], group["weight_decay"]
-            limit = stability_limit(group["inner_momentum"], group["inner_nesterov"],
-                                    group["inner_momentum_on"])
+            limit = stability_limit(
+                group["inner_momentum"], group["inner_nesterov"], group["inner_momentum_on"]
+            )
             if pt.params and lr * (gamma + wd) >= limit:
                 self._diagnostics["warned_unstable"] = True
                 warnings.warn(
@@ -186,8 +212,14 @@ class LangevinRelaxation(RelaxationOptimizer):
         """Weight w_k of the previous mean in μ_k = w_k μ_{k−1} + (1 − w_k) y_k, k = 1..L."""
         raise NotImplementedError
 
-    def _estimate(self, parts: list[Participants], anchors: list[list[Tensor]] | None, closure: Closure,
-                  L: int, amp: _AmpScaling | None) -> list[list[Tensor]]:
+    def _estimate(
+        self,
+        parts: list[Participants],
+        anchors: list[list[Tensor]] | None,
+        closure: Closure,
+        L: int,
+        amp: _AmpScaling | None,
+    ) -> list[list[Tensor]]:
         if L == 0 or anchors is None:
             return [list(pt.grads) for pt in parts]
         self._check_stability(parts)
@@ -200,15 +232,30 @@ class LangevinRelaxation(RelaxationOptimizer):
                 group = pt.group
                 kernel = langevin_foreach if self._use_foreach(group, pt.params) else langevin_single
                 gen = self.noise_generator(pt.params[0].device) if pt.params and group["noise"] else None
-                kernel(pt.params, x0, mu, b, gamma=scoped(group, "gamma"),
-                       weight_decay=group["weight_decay"], inner_lr=group["inner_lr"], noise=group["noise"],
-                       momentum=group["inner_momentum"], nesterov=group["inner_nesterov"],
-                       on=group["inner_momentum_on"], w=self._mean_weight(group, k), generator=gen)
+                kernel(
+                    pt.params,
+                    x0,
+                    mu,
+                    b,
+                    gamma=scoped(group, "gamma"),
+                    weight_decay=group["weight_decay"],
+                    inner_lr=group["inner_lr"],
+                    noise=group["noise"],
+                    momentum=group["inner_momentum"],
+                    nesterov=group["inner_nesterov"],
+                    on=group["inner_momentum_on"],
+                    w=self._mean_weight(group, k),
+                    generator=gen,
+                )
             if k == 1:
-                first = sum((_sq_distance(pt.params, x0) for pt, x0 in zip(parts, anchors)),
-                            torch.zeros((), dtype=torch.float64))
-        last = sum((_sq_distance(pt.params, x0) for pt, x0 in zip(parts, anchors)),
-                   torch.zeros((), dtype=torch.float64))
+                first = sum(
+                    (_sq_distance(pt.params, x0) for pt, x0 in zip(parts, anchors)),
+                    torch.zeros((), dtype=torch.float64),
+                )
+        last = sum(
+            (_sq_distance(pt.params, x0) for pt, x0 in zip(parts, anchors)),
+            torch.zeros((), dtype=torch.float64),
+        )
         self._check_divergence(math.sqrt(float(first)), math.sqrt(float(last)), L)
         self._restore(parts, anchors)
         if getattr(self, "_keep_means", False):  # the elastic coupling's reference="means" reads them

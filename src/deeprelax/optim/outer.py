@@ -19,8 +19,9 @@ import torch
 from torch import Tensor
 
 
-def momentum_single(d: Tensor, buf: Tensor | None, momentum: float, dampening: float,
-                    nesterov: bool) -> tuple[Tensor, Tensor]:
+def momentum_single(
+    d: Tensor, buf: Tensor | None, momentum: float, dampening: float, nesterov: bool
+) -> tuple[Tensor, Tensor]:
     """b ← momentum·b + (1 − dampening)·d (b ← d the first time); returns (d + momentum·b or b, b)."""
     if buf is None:
         buf = d.detach().clone()
@@ -29,8 +30,9 @@ def momentum_single(d: Tensor, buf: Tensor | None, momentum: float, dampening: f
     return (d.add(buf, alpha=momentum) if nesterov else buf), buf
 
 
-def momentum_foreach(ds: list[Tensor], bufs: list[Tensor | None], momentum: float, dampening: float,
-                     nesterov: bool) -> list[Tensor]:
+def momentum_foreach(
+    ds: list[Tensor], bufs: list[Tensor | None], momentum: float, dampening: float, nesterov: bool
+) -> list[Tensor]:
     """:func:`momentum_single` over lists (``torch._foreach_*`` kernels); updates ``bufs`` in place."""
     if all(b is not None for b in bufs):
         torch._foreach_mul_(bufs, momentum)  # type: ignore[arg-type]
@@ -48,9 +50,17 @@ def _descend_(x: Tensor, d: Tensor, lr: float | Tensor) -> None:
         x.add_(d, alpha=-lr)
 
 
-def sgd_single(params: list[Tensor], directions: list[Tensor], bufs: list[Tensor | None], *,
-               lr: float | Tensor, momentum: float, dampening: float, nesterov: bool,
-               weight_decay: float) -> None:
+def sgd_single(
+    params: list[Tensor],
+    directions: list[Tensor],
+    bufs: list[Tensor | None],
+    *,
+    lr: float | Tensor,
+    momentum: float,
+    dampening: float,
+    nesterov: bool,
+    weight_decay: float,
+) -> None:
     """Reference: the SGD update of ``torch.optim.SGD`` (single-tensor), direction d in place of ∇f."""
     for i, (x, d) in enumerate(zip(params, directions)):
         if weight_decay != 0:
@@ -60,9 +70,17 @@ def sgd_single(params: list[Tensor], directions: list[Tensor], bufs: list[Tensor
         _descend_(x, d, lr)
 
 
-def sgd_foreach(params: list[Tensor], directions: list[Tensor], bufs: list[Tensor | None], *,
-                lr: float | Tensor, momentum: float, dampening: float, nesterov: bool,
-                weight_decay: float) -> None:
+def sgd_foreach(
+    params: list[Tensor],
+    directions: list[Tensor],
+    bufs: list[Tensor | None],
+    *,
+    lr: float | Tensor,
+    momentum: float,
+    dampening: float,
+    nesterov: bool,
+    weight_decay: float,
+) -> None:
     """Fast path of :func:`sgd_single` with ``torch._foreach_*`` kernels (same arithmetic, same order)."""
     if not params:
         return

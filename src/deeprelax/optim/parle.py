@@ -43,14 +43,33 @@ class Parle(LangevinRelaxation):
 
     _object_options = ("seed", "process_group", "reference")
 
-    def __init__(self, params: ParamsT, lr: float | Tensor = 0.1, *, momentum: float = 0.9,
-                 nesterov: bool = True, dampening: float = 0.0, weight_decay: float = 0.0, L: int = 25,
-                 inner_lr: float = 0.1, gamma: float = 0.01, gamma_max: float | None = 1.0,
-                 rho: float = 1.0, rho_max: float | None = 10.0, scoping: float = 1e-3,
-                 noise: float = 1e-4, alpha: float = 0.75, inner_momentum: float = 0.9,
-                 inner_nesterov: bool = True, inner_momentum_on: str = "step",
-                 divergence_factor: float = 10.0, reference: str = "anchors", foreach: bool | None = None,
-                 seed: int | None = None, process_group: Any = None) -> None:
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | Tensor = 0.1,
+        *,
+        momentum: float = 0.9,
+        nesterov: bool = True,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        L: int = 25,
+        inner_lr: float = 0.1,
+        gamma: float = 0.01,
+        gamma_max: float | None = 1.0,
+        rho: float = 1.0,
+        rho_max: float | None = 10.0,
+        scoping: float = 1e-3,
+        noise: float = 1e-4,
+        alpha: float = 0.75,
+        inner_momentum: float = 0.9,
+        inner_nesterov: bool = True,
+        inner_momentum_on: str = "step",
+        divergence_factor: float = 10.0,
+        reference: str = "anchors",
+        foreach: bool | None = None,
+        seed: int | None = None,
+        process_group: Any = None,
+    ) -> None:
         check_choice("reference", reference, ("anchors", "means"))
         hp = {k: v for k, v in locals().items() if k in Parle.hyperparameters}
         rank, _ = distributed.rank_and_size(process_group)

@@ -23,8 +23,14 @@ from deeprelax.optim.hj import HJ
 from deeprelax.optim.parle import Parle
 
 
-def _sgd(params: Iterable[Any], lr: float = 0.1, momentum: float = 0.9, nesterov: bool = True,
-         weight_decay: float = 0.0, dampening: float = 0.0) -> torch.optim.Optimizer:
+def _sgd(
+    params: Iterable[Any],
+    lr: float = 0.1,
+    momentum: float = 0.9,
+    nesterov: bool = True,
+    weight_decay: float = 0.0,
+    dampening: float = 0.0,
+) -> torch.optim.Optimizer:
     """Plain SGD with (by default) Nesterov momentum 0.9, the paper's baseline: ``torch.optim.SGD``.
 
     The hyperparameters are checked as ours are (``weight_decay=True`` is a ``ValueError`` here, where torch
@@ -34,8 +40,9 @@ def _sgd(params: Iterable[Any], lr: float = 0.1, momentum: float = 0.9, nesterov
     check_unit_interval("dampening", dampening)
     check_nonneg("weight_decay", weight_decay)
     check_bool("nesterov", nesterov)
-    return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov,
-                           weight_decay=weight_decay, dampening=dampening)
+    return torch.optim.SGD(
+        params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, dampening=dampening
+    )
 
 
 def _keywords(factory: Callable[..., Any]) -> dict[str, Any]:
@@ -46,8 +53,11 @@ def _keywords(factory: Callable[..., Any]) -> dict[str, Any]:
         extra = {n: p.default for n, p in sig.parameters.items() if n in options}
         return {**hp, **extra}
     sig = inspect.signature(factory)
-    return {n: p.default for n, p in sig.parameters.items()
-            if n != "params" and p.default is not inspect.Parameter.empty}
+    return {
+        n: p.default
+        for n, p in sig.parameters.items()
+        if n != "params" and p.default is not inspect.Parameter.empty
+    }
 
 
 @dataclass(frozen=True)
@@ -79,8 +89,10 @@ class OptimizerInfo:
         """``ValueError`` naming the hyperparameters this optimizer does not take."""
         unknown = sorted(set(hparams) - set(self.keywords))
         if unknown:
-            raise ValueError(f"optimizer {self.name!r} does not take {', '.join(unknown)}; it takes "
-                             f"{', '.join(sorted(self.keywords))}")
+            raise ValueError(
+                f"optimizer {self.name!r} does not take {', '.join(unknown)}; it takes "
+                f"{', '.join(sorted(self.keywords))}"
+            )
 
     def create(self, params: Any, **hparams: Any) -> torch.optim.Optimizer:
         self.check_hyperparameters(hparams)
@@ -91,17 +103,37 @@ def _info(name: str, label: str, color: str, factory: Callable[..., Any], **kw: 
     return OptimizerInfo(name, label, color, factory, keywords=_keywords(factory), **kw)
 
 
-REGISTRY: dict[str, OptimizerInfo] = {i.name: i for i in (
-    _info("sgd", "SGD (Nesterov)", "tab:gray", _sgd, description="torch.optim.SGD, Nesterov 0.9"),
-    _info("entropy-sgd", "Entropy-SGD", "tab:blue", EntropySGD,
-          description="Langevin inner loop, exponential mean"),
-    _info("hj", "HJ", "tab:red", HJ, description="proximal (Hopf-Lax) fixed point"),
-    _info("heat", "HEAT", "tab:green", Heat, description="Langevin inner loop, uniform mean"),
-    _info("elastic-sgd", "Elastic-SGD", "tab:orange", ElasticSGD, parallel=True,
-          description="SGD replicas with elastic coupling"),
-    _info("parle", "Parle", "tab:purple", Parle, parallel=True,
-          description="Entropy-SGD replicas with elastic coupling"),
-)}
+REGISTRY: dict[str, OptimizerInfo] = {
+    i.name: i
+    for i in (
+        _info("sgd", "SGD (Nesterov)", "tab:gray", _sgd, description="torch.optim.SGD, Nesterov 0.9"),
+        _info(
+            "entropy-sgd",
+            "Entropy-SGD",
+            "tab:blue",
+            EntropySGD,
+            description="Langevin inner loop, exponential mean",
+        ),
+        _info("hj", "HJ", "tab:red", HJ, description="proximal (Hopf-Lax) fixed point"),
+        _info("heat", "HEAT", "tab:green", Heat, description="Langevin inner loop, uniform mean"),
+        _info(
+            "elastic-sgd",
+            "Elastic-SGD",
+            "tab:orange",
+            ElasticSGD,
+            parallel=True,
+            description="SGD replicas with elastic coupling",
+        ),
+        _info(
+            "parle",
+            "Parle",
+            "tab:purple",
+            Parle,
+            parallel=True,
+            description="Entropy-SGD replicas with elastic coupling",
+        ),
+    )
+}
 
 
 def normalize(name: str) -> str:

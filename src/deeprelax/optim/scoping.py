@@ -34,5 +34,6 @@ def scoped_value(c0: float, scoping: float, t: int, cap: float | None = None) ->
 
 def scoped(group: dict[str, Any], name: str) -> float:
     """The scoped ``group[name]`` at the group's current outer step (cap: ``group[name + '_max']``)."""
-    return scoped_value(float(group[name]), float(group["scoping"]), int(group["outer_steps"]),
-                        group.get(name + "_max"))
+    return scoped_value(
+        float(group[name]), float(group["scoping"]), int(group["outer_steps"]), group.get(name + "_max")
+    )

@@ -49,9 +49,13 @@ def sample_on_grid(name: str, f: Callable[..., ArrayLike] | ArrayLike, *grids: F
     return vals
 
 
-def tensor_grid_problem(f: Callable[..., ArrayLike] | ArrayLike, y1: ArrayLike, y2: ArrayLike,
-                        x1: ArrayLike | None, x2: ArrayLike | None
-                        ) -> tuple[FloatArray, float, FloatArray, float, FloatArray, FloatArray, FloatArray]:
+def tensor_grid_problem(
+    f: Callable[..., ArrayLike] | ArrayLike,
+    y1: ArrayLike,
+    y2: ArrayLike,
+    x1: ArrayLike | None,
+    x2: ArrayLike | None,
+) -> tuple[FloatArray, float, FloatArray, float, FloatArray, FloatArray, FloatArray]:
     """Checked inputs of a 2-D grid problem: ``(y1, h1, y2, h2, f on the grid, x1, x2)``.
 
     ``x1``/``x2`` (the output grids) default to ``y1``/``y2``.

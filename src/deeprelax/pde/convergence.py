@@ -121,7 +121,10 @@ def generator_spectrum(
 
 
 def generator_spectrum_2d(
-    x: ArrayLike, y: ArrayLike, V: Callable[[FloatArray, FloatArray], ArrayLike] | ArrayLike, beta: float,
+    x: ArrayLike,
+    y: ArrayLike,
+    V: Callable[[FloatArray, FloatArray], ArrayLike] | ArrayLike,
+    beta: float,
     k: int = 3,
 ) -> FloatArray:
     """The ``k`` smallest decay rates of the 2-D Scharfetter-Gummel Fokker-Planck generator on the tensor grid

@@ -230,8 +230,9 @@ def mean_exit_time(
     if k == n:
         m = float(tau.mean())
         half = student_t.ppf((1 + level) / 2, n - 1) * tau.std(ddof=1) / np.sqrt(n)
-        return ExitTimeEstimate(m, float(m - half), float(m + half), n, k, level,
-                                "sample mean, Student-t interval")
+        return ExitTimeEstimate(
+            m, float(m - half), float(m + half), n, k, level, "sample mean, Student-t interval"
+        )
     if censor_time is None or not censor_time > 0:
         raise ValueError("censor_time (> 0) is required when some times are inf (censored)")
     if k == 0:
@@ -246,7 +247,13 @@ def mean_exit_time(
 
 
 def euler_chain_mfpt_1d(
-    grad_V: Callable[[np.ndarray], np.ndarray], a: float, b: float, beta: float, dt: float, *, left: float,
+    grad_V: Callable[[np.ndarray], np.ndarray],
+    a: float,
+    b: float,
+    beta: float,
+    dt: float,
+    *,
+    left: float,
     points_per_sd: int = 8,
 ) -> float:
     """Mean first-passage time a → {x ≥ b} of the Euler-Maruyama *chain* x ← x − V'(x)dt + √(2dt/β)ξ (time =
@@ -385,8 +392,17 @@ def forward_flux_mfpt(
         if np.any(probs[:, i - 1] == 0):
             raise RuntimeError(f"no trial from interface {lam[i]} reached {lam[i + 1]}: add interfaces")
         states, who = z[success], tag[success]
-    return [ForwardFluxEstimate(float(1.0 / (flux[r] * np.prod(probs[r]))), float(flux[r]), probs[r].tolist(),
-                                lam.tolist(), int(n_cross[r]), trials) for r in range(R)]
+    return [
+        ForwardFluxEstimate(
+            float(1.0 / (flux[r] * np.prod(probs[r]))),
+            float(flux[r]),
+            probs[r].tolist(),
+            lam.tolist(),
+            int(n_cross[r]),
+            trials,
+        )
+        for r in range(R)
+    ]
 
 
 def mean_exit_time_replicas(estimates: ArrayLike, level: float = 0.95) -> ExitTimeEstimate:
@@ -400,8 +416,15 @@ def mean_exit_time_replicas(estimates: ArrayLike, level: float = 0.95) -> ExitTi
     lg = np.log(T)
     half = student_t.ppf((1 + level) / 2, T.size - 1) * lg.std(ddof=1) / np.sqrt(T.size)
     m = float(lg.mean())
-    return ExitTimeEstimate(float(np.exp(m)), float(np.exp(m - half)), float(np.exp(m + half)), T.size,
-                            T.size, level, "geometric mean of independent runs, Student-t interval of log T")
+    return ExitTimeEstimate(
+        float(np.exp(m)),
+        float(np.exp(m - half)),
+        float(np.exp(m + half)),
+        T.size,
+        T.size,
+        level,
+        "geometric mean of independent runs, Student-t interval of log T",
+    )
 
 
 def _as_states(x0: ArrayLike) -> tuple[np.ndarray, bool]:

@@ -41,8 +41,9 @@ def kmeans1_gradient_noise(
     Y = _data(y)
     n = Y.shape[0]
     if int(batch_size) != batch_size or batch_size < 1 or (not replace and batch_size > n):
-        raise ValueError(f"batch_size must be an integer in [1, N={n}] (any >= 1 with replacement), got "
-                         f"{batch_size}")
+        raise ValueError(
+            f"batch_size must be an integer in [1, N={n}] (any >= 1 with replacement), got {batch_size}"
+        )
     if int(n_draws) != n_draws or n_draws < 1:
         raise ValueError(f"n_draws must be a positive integer, got {n_draws}")
     if replace:

@@ -158,7 +158,12 @@ def langevin(
     if not (np.isfinite(beta) and beta > 0):
         raise ValueError(f"beta must be > 0, got {beta}")
     return euler_maruyama(
-        lambda x, t: -grad_V(x), x0, dt=dt, n_steps=n_steps, sigma=np.sqrt(2.0 / beta), rng=rng,
+        lambda x, t: -grad_V(x),
+        x0,
+        dt=dt,
+        n_steps=n_steps,
+        sigma=np.sqrt(2.0 / beta),
+        rng=rng,
         record_every=record_every,
     )
 

@@ -100,14 +100,27 @@ def grid_gradient(x: np.ndarray, y: np.ndarray, U: np.ndarray) -> Callable[[np.n
     return grad
 
 
-def simulated_crossing(grad: Callable[[np.ndarray], np.ndarray], beta: float,
-                        dt: float, t_max: float, rng: np.random.Generator) -> dict:
+def simulated_crossing(
+    grad: Callable[[np.ndarray], np.ndarray], beta: float, dt: float, t_max: float, rng: np.random.Generator
+) -> dict:
     """Mean time from (−1, 0) to {x ≥ 1} of dX = −∇V dt + √(2β⁻¹) dW, 95 % interval (censored at t_max)."""
-    tau = simulate_exit_times(grad, np.tile([-1.0, 0.0], (SIM_PATHS, 1)), lambda p: p[:, 0] >= 1.0, beta=beta,
-                              dt=dt, max_steps=int(round(t_max / dt)), rng=rng)
+    tau = simulate_exit_times(
+        grad,
+        np.tile([-1.0, 0.0], (SIM_PATHS, 1)),
+        lambda p: p[:, 0] >= 1.0,
+        beta=beta,
+        dt=dt,
+        max_steps=int(round(t_max / dt)),
+        rng=rng,
+    )
     est = mean_exit_time(tau, censor_time=t_max)
-    return {"mean": est.mean, "ci_low": est.ci_low, "ci_high": est.ci_high, "n_exited": est.n_exited,
-            "n_paths": est.n}
+    return {
+        "mean": est.mean,
+        "ci_low": est.ci_low,
+        "ci_high": est.ci_high,
+        "n_exited": est.n_exited,
+        "n_paths": est.n,
+    }
 
 
 def _ci(v: dict) -> str:
@@ -122,8 +135,10 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
 
     out = Path(out)
     rng = np.random.default_rng(seed)
-    pots = {"energetic": (energetic_barrier(), BETA_E, DT_E, np.linspace(-1.5, 2.0, 176)),
-            "entropic": (entropic_barrier(), BETA_S, DT_S, np.linspace(-1.5, 1.5, 241))}
+    pots = {
+        "energetic": (energetic_barrier(), BETA_E, DT_E, np.linspace(-1.5, 2.0, 176)),
+        "entropic": (entropic_barrier(), BETA_S, DT_S, np.linspace(-1.5, 1.5, 241)),
+    }
     x = np.linspace(-2.0, 2.0, 201)
     i0, im = int(np.argmin(np.abs(x))), int(np.argmin(np.abs(x + 1)))
 
@@ -136,13 +151,30 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
         river = {k: _width(v[i0], y, beta) for k, v in sm.items()}
         lake = {k: _width(v[im], y, beta) for k, v in sm.items()}
         n_steps = int(round(T_PATH[kind] / dt))
-        path = langevin(pot.grad, np.array([[-1.0, 0.0]]), beta=beta, dt=dt, n_steps=n_steps, rng=rng,
-                        record_every=int(round(0.2 / dt)))
+        path = langevin(
+            pot.grad,
+            np.array([[-1.0, 0.0]]),
+            beta=beta,
+            dt=dt,
+            n_steps=n_steps,
+            rng=rng,
+            record_every=int(round(0.2 / dt)),
+        )
         xt = path.x[:, 0, 0]
         side = np.sign(xt[np.abs(xt) > 0.7])
         crossings = int(np.count_nonzero(np.diff(side)))
-        res[kind] = dict(pot=pot, beta=beta, y=y, sm=sm, mfpt=mfpt, river=river, lake=lake, t=path.t, xt=xt,
-                         crossings=crossings)
+        res[kind] = dict(
+            pot=pot,
+            beta=beta,
+            y=y,
+            sm=sm,
+            mfpt=mfpt,
+            river=river,
+            lake=lake,
+            t=path.t,
+            xt=xt,
+            crossings=crossings,
+        )
 
     # simulated crossing times before and after Hopf-Lax smoothing, against Fick-Jacobs
     simulated: dict[str, dict] = {}
@@ -162,12 +194,17 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
 
     control = simulated_crossing(control_grad, BETA_S, DT_S, T_CENSOR * control_fj, rng)
     control["fick_jacobs"] = control_fj
-    fj_over_sim = {kind: {case: res[kind]["mfpt"][case] / v["mean"] for case, v in per.items()}
-                   for kind, per in simulated.items()}
-    fj_in_ci = {kind: {case: bool(v["ci_low"] <= res[kind]["mfpt"][case] <= v["ci_high"])
-                       for case, v in per.items()} for kind, per in simulated.items()}
-    sim_speedup = {kind: per["original"]["mean"] / per[SIM_CASES[1]]["mean"]
-                   for kind, per in simulated.items()}
+    fj_over_sim = {
+        kind: {case: res[kind]["mfpt"][case] / v["mean"] for case, v in per.items()}
+        for kind, per in simulated.items()
+    }
+    fj_in_ci = {
+        kind: {case: bool(v["ci_low"] <= res[kind]["mfpt"][case] <= v["ci_high"]) for case, v in per.items()}
+        for kind, per in simulated.items()
+    }
+    sim_speedup = {
+        kind: per["original"]["mean"] / per[SIM_CASES[1]]["mean"] for kind, per in simulated.items()
+    }
 
     # curvature across the river at the saddle vs the semi-concavity bound (quadratic in y: equality)
     S = res["entropic"]
@@ -193,17 +230,27 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
         m, s = r["pot"].minima, r["pot"].saddle
         ax.plot([m[0][0], m[1][0]], [m[0][1], m[1][1]], "wo", ms=6, label="minima")
         ax.plot(*s, "rx", ms=9, mew=2, label="saddle")
-        title = ("energetic barrier: climb a mountain pass" if kind == "energetic"
-                 else "entropic barrier: lakes joined by a narrow river")
-        formula = ("V = (x²−1)² + 2(y − ½(1−x²))²" if kind == "energetic"
-                   else "V = 0.1(x²−1)² + ½κ(x)y², κ = 40 (river) … 1 (lakes)")
+        title = (
+            "energetic barrier: climb a mountain pass"
+            if kind == "energetic"
+            else "entropic barrier: lakes joined by a narrow river"
+        )
+        formula = (
+            "V = (x²−1)² + 2(y − ½(1−x²))²"
+            if kind == "energetic"
+            else "V = 0.1(x²−1)² + ½κ(x)y², κ = 40 (river) … 1 (lakes)"
+        )
         ax.set(xlabel="x", ylabel="y", title=f"{title}\nlevel sets of {formula}", ylim=(y[0], y[-1]))
         ax.legend(fontsize=8, loc="upper right")
         ax = axs[1, c]
         ax.plot(r["t"], r["xt"], lw=0.6)
-        ax.set(xlabel="time", ylabel="x-coordinate", ylim=(-2, 2),
-               title=f"overdamped Langevin, β = {r['beta']:g}: {r['crossings']} crossings "
-                     f"in t ≤ {T_PATH[kind]:g}")
+        ax.set(
+            xlabel="time",
+            ylabel="x-coordinate",
+            ylim=(-2, 2),
+            title=f"overdamped Langevin, β = {r['beta']:g}: {r['crossings']} crossings "
+            f"in t ≤ {T_PATH[kind]:g}",
+        )
     fig1.tight_layout()
     p1 = out / "barriers.png"
     fig1.savefig(p1, dpi=90)
@@ -225,11 +272,22 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
         ax.plot(yS, v[i0] - v[i0].min(), label=f"{k}: river width {S['river'][k]:.2f}")
     for k, col in (("original", "C0"), ("Hopf-Lax (β_LE = ∞)", "C3")):
         v = S["sm"][k]
-        ax.plot(yS, v[im] - v[im].min(), ls="--", color=col, lw=1,
-                label=f"lake (x = −1), {k}: width {S['lake'][k]:.2f}")
+        ax.plot(
+            yS,
+            v[im] - v[im].min(),
+            ls="--",
+            color=col,
+            lw=1,
+            label=f"lake (x = −1), {k}: width {S['lake'][k]:.2f}",
+        )
     ax.axhline(1 / BETA_S, color="0.5", ls=":", lw=1, label="β⁻¹ (width level)")
-    ax.set(xlabel="y", ylabel="V(x, y) − min over y", xlim=(-0.8, 0.8), ylim=(0, 0.6),
-           title=f"cross-sections: river (x = 0, solid), lake (x = −1, dashed); t = {T_SMOOTH}")
+    ax.set(
+        xlabel="y",
+        ylabel="V(x, y) − min over y",
+        xlim=(-0.8, 0.8),
+        ylim=(0, 0.6),
+        title=f"cross-sections: river (x = 0, solid), lake (x = −1, dashed); t = {T_SMOOTH}",
+    )
     ax.legend(fontsize=7)
     ax = axs[2]
     keys = list(S["sm"].keys())[1:]
@@ -238,8 +296,9 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     ax.bar(pos + 0.18, [speedup["entropic"][k] for k in keys], 0.36, label=f"entropic (β = {BETA_S:g})")
     ax.axhline(1, color="k", lw=0.8)
     ax.set_xticks(pos, [k.replace(", ", "\n") for k in keys], fontsize=8)
-    ax.set(ylabel="crossing time: original / smoothed",
-           title="speed-up of the −1 → +1 crossing (Fick-Jacobs)")
+    ax.set(
+        ylabel="crossing time: original / smoothed", title="speed-up of the −1 → +1 crossing (Fick-Jacobs)"
+    )
     ax.legend(fontsize=8)
     ax = axs[3]
     labels, fj, sm_, lo_, hi_ = [], [], [], [], []
@@ -259,8 +318,15 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     pos = np.arange(len(labels))
     sm_a = np.array(sm_)
     ax.bar(pos, fj, 0.5, color="0.8", label="Fick-Jacobs")
-    ax.errorbar(pos, sm_a, yerr=[sm_a - np.array(lo_), np.array(hi_) - sm_a], fmt="o", color="C3", capsize=4,
-                label=f"simulated, 95% CI ({SIM_PATHS} paths)")
+    ax.errorbar(
+        pos,
+        sm_a,
+        yerr=[sm_a - np.array(lo_), np.array(hi_) - sm_a],
+        fmt="o",
+        color="C3",
+        capsize=4,
+        label=f"simulated, 95% CI ({SIM_PATHS} paths)",
+    )
     ax.set_xticks(pos, labels, fontsize=8)
     ax.set(ylabel="mean crossing time −1 → +1", title="simulated exit times vs Fick-Jacobs")
     ax.legend(fontsize=8)
@@ -303,8 +369,9 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
         f"{_ci(simulated['entropic'][hl])} "
         f"(×{sim_speedup['entropic']:.2f}), energetic {_ci(simulated['energetic']['original'])} → "
         f"{_ci(simulated['energetic'][hl])} (×{sim_speedup['energetic']:.2f}); Fick-Jacobs/simulation = "
-        + ", ".join(f"{k} {c.split(' ')[0]} {v:.2f}" for k, per in fj_over_sim.items()
-                    for c, v in per.items())
+        + ", ".join(
+            f"{k} {c.split(' ')[0]} {v:.2f}" for k, per in fj_over_sim.items() for c, v in per.items()
+        )
         + f". Separable control (Fick-Jacobs exact): simulated {_ci(control)} vs Fick-Jacobs "
         f"{control_fj:.2f}."
     )

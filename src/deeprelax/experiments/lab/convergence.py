@@ -132,13 +132,20 @@ def _fokker_planck_decay(x, f, beta, rho0, dt, T, window, every=1):
     d = chi2_distance(R, pi, fp.h)
     w = np.array([wasserstein2_1d(x, r, pi) for r in R])
     m = (t >= window[0]) & (t <= window[1])
-    return dict(t=t, chi=d, w2=w, rho=R[:: max(1, len(R) // 6)], pi=pi,
-                rate_chi=decay_rate(t[m], d[m], implicit_dt=dt),
-                rate_w2=decay_rate(t[m], w[m], implicit_dt=dt))
+    return dict(
+        t=t,
+        chi=d,
+        w2=w,
+        rho=R[:: max(1, len(R) // 6)],
+        pi=pi,
+        rate_chi=decay_rate(t[m], d[m], implicit_dt=dt),
+        rate_w2=decay_rate(t[m], w[m], implicit_dt=dt),
+    )
 
 
-def _entropy_sgd_running_means(anchor_sets: list[np.ndarray], gamma: float, chains: list[int],
-                               seed: int) -> list[np.ndarray]:
+def _entropy_sgd_running_means(
+    anchor_sets: list[np.ndarray], gamma: float, chains: list[int], seed: int
+) -> list[np.ndarray]:
     """μ_L of the library's EntropySGD inner loop for every L in ``L_GRID``, one array
     (len(L_GRID), chains, d) per anchor set.
 
@@ -150,13 +157,25 @@ def _entropy_sgd_running_means(anchor_sets: list[np.ndarray], gamma: float, chai
 
     from deeprelax.optim import EntropySGD
 
-    x0 = [torch.tensor(np.broadcast_to(a, (n, a.size)).copy(), dtype=torch.float64)
-          for a, n in zip(anchor_sets, chains, strict=True)]
+    x0 = [
+        torch.tensor(np.broadcast_to(a, (n, a.size)).copy(), dtype=torch.float64)
+        for a, n in zip(anchor_sets, chains, strict=True)
+    ]
     out: list[list[np.ndarray]] = [[] for _ in anchor_sets]
     for L in L_GRID:
         ys = [torch.nn.Parameter(x.clone()) for x in x0]
-        opt = EntropySGD(ys, lr=1.0, momentum=0.0, nesterov=False, L=L, inner_lr=INNER_LR, gamma=gamma,
-                         scoping=0.0, noise=BETA_INNER**-0.5, alpha=ALPHA)
+        opt = EntropySGD(
+            ys,
+            lr=1.0,
+            momentum=0.0,
+            nesterov=False,
+            L=L,
+            inner_lr=INNER_LR,
+            gamma=gamma,
+            scoping=0.0,
+            noise=BETA_INNER**-0.5,
+            alpha=ALPHA,
+        )
 
         def closure(opt: EntropySGD = opt, ys: list = ys) -> torch.Tensor:
             opt.zero_grad()
@@ -183,6 +202,7 @@ def _inner_errors(mu: np.ndarray, anchors: np.ndarray, gamma: float) -> dict[str
     exact_vec, chain_limit = np.empty((len(L_GRID), anchors.size)), np.empty(anchors.size)
     second_eig = []
     for j, a in enumerate(anchors):
+
         def grad_H(y: np.ndarray, a: float = a) -> np.ndarray:
             return df_dw(y) + gamma * (y - a)
 
@@ -193,11 +213,16 @@ def _inner_errors(mu: np.ndarray, anchors: np.ndarray, gamma: float) -> dict[str
         if anchors.size == 1:  # the chain's relaxation factor per step (dense eigen-solve: 1-D only)
             second_eig.append(float(np.sort(np.abs(np.linalg.eigvals(P)))[-2]))
     z = (bias_vec - exact_vec) / se_vec
-    return dict(rms=rms, bias=np.linalg.norm(bias_vec, axis=1), bias_exact=np.linalg.norm(exact_vec, axis=1),
-                bias_se=np.sqrt((se_vec**2).sum(axis=1)), max_abs_z=float(np.max(np.abs(z))),
-                ula_bias=float(np.linalg.norm(chain_limit)),
-                chain_second_eigenvalue=max(second_eig, default=None),
-                gibbs_mean=gibbs)
+    return dict(
+        rms=rms,
+        bias=np.linalg.norm(bias_vec, axis=1),
+        bias_exact=np.linalg.norm(exact_vec, axis=1),
+        bias_se=np.sqrt((se_vec**2).sum(axis=1)),
+        max_abs_z=float(np.max(np.abs(z))),
+        ula_bias=float(np.linalg.norm(chain_limit)),
+        chain_second_eigenvalue=max(second_eig, default=None),
+        gibbs_mean=gibbs,
+    )
 
 
 def compute(seed: int = 0) -> dict[str, Any]:
@@ -207,22 +232,28 @@ def compute(seed: int = 0) -> dict[str, Any]:
     fp = FokkerPlanck1D(X_CONVEX, f_convex, BETA_CONVEX)
     rho0 = fp.gibbs() * np.exp(TILT * X_CONVEX)
     rho0 /= fp.mass(rho0)
-    dec = _fokker_planck_decay(X_CONVEX, f_convex, BETA_CONVEX, rho0, DT_CONVEX, T_CONVEX, FIT_WINDOW_CONVEX,
-                               every=2)
+    dec = _fokker_planck_decay(
+        X_CONVEX, f_convex, BETA_CONVEX, rho0, DT_CONVEX, T_CONVEX, FIT_WINDOW_CONVEX, every=2
+    )
     t = dec["t"]
     chi_bound = dec["chi"][0] * (1 + DT_CONVEX * cv.gap) ** (-t / DT_CONVEX)  # discrete Poincaré
     w2_bound = dec["w2"][0] * np.exp(-LAMBDA * t)  # Bakry-Émery W₂ contraction
-    convex = dict(gap=cv.gap, upper=poincare_upper_bound(X_CONVEX, f_convex, BETA_CONVEX), decay=dec,
-                  chi_ratio_max=float(np.max(dec["chi"] / chi_bound)),
-                  w2_ratio_max=float(np.max(dec["w2"] / w2_bound)))
+    convex = dict(
+        gap=cv.gap,
+        upper=poincare_upper_bound(X_CONVEX, f_convex, BETA_CONVEX),
+        decay=dec,
+        chi_ratio_max=float(np.max(dec["chi"] / chi_bound)),
+        w2_ratio_max=float(np.max(dec["w2"] / w2_bound)),
+    )
 
     # (2) double well: gap vs 2/T
     dw = []
     for b in BETAS_DW:
         s = generator_spectrum(X_DW, f_dw, b, k=3)
         T = mfpt_1d(f_dw, -1.0, 1.0, b)
-        dw.append(dict(beta=b, gap=s.gap, second=float(s.rates[2]), mfpt=T,
-                       ek=eyring_kramers_1d(1.0, 8.0, -4.0, b)))
+        dw.append(
+            dict(beta=b, gap=s.gap, second=float(s.rates[2]), mfpt=T, ek=eyring_kramers_1d(1.0, 8.0, -4.0, b))
+        )
     fpd = FokkerPlanck1D(X_DW, f_dw, BETA_DW_FP)
     rho_left = fpd.gibbs() * (X_DW < 0)
     rho_left /= fpd.mass(rho_left)
@@ -248,8 +279,9 @@ def compute(seed: int = 0) -> dict[str, Any]:
         inner["1-D"][g] = _inner_errors(mu1, sets[0], g)
         inner[f"{DIM}-D"][g] = _inner_errors(mud, sets[1], g)
         inner["1-D"][g]["gap"] = generator_spectrum(X_DW, _coupled(f_dw, g, ANCHOR), BETA_INNER, k=2).gap
-    return dict(ou=ou, convex=convex, double_well=dw, dw_decay=dec_dw, gap_vs_gamma=gvg, inner=inner,
-                two_d=_two_d())
+    return dict(
+        ou=ou, convex=convex, double_well=dw, dw_decay=dec_dw, gap_vs_gamma=gvg, inner=inner, two_d=_two_d()
+    )
 
 
 def _two_d() -> dict[str, Any]:
@@ -261,12 +293,18 @@ def _two_d() -> dict[str, Any]:
     pot, beta = entropic_barrier(), barriers_lab.BETA_S
     X, Y = np.meshgrid(x, y, indexing="ij")
     Vg = pot.V(np.stack([X, Y], -1))
-    out: dict[str, Any] = {"separable_rates": sep.tolist(), "separable_kronecker_sum": sums.tolist(),
-                           "beta": beta, "t_smoothing": barriers_lab.T_SMOOTH}
+    out: dict[str, Any] = {
+        "separable_rates": sep.tolist(),
+        "separable_kronecker_sum": sums.tolist(),
+        "beta": beta,
+        "t_smoothing": barriers_lab.T_SMOOTH,
+    }
     for name, U in (("original", Vg), ("hopf_lax", hopf_lax_2d(Vg, x, y, barriers_lab.T_SMOOTH).value)):
-        out[name] = {"gap_2d": float(generator_spectrum_2d(x, y, U, beta, k=2)[1]),
-                     "gap_fick_jacobs_1d": generator_spectrum(x, free_energy_x(U, y, beta), beta, k=2).gap,
-                     "two_over_T_fick_jacobs": 2.0 / fick_jacobs_mfpt(x, y, U, beta, -1.0, 1.0)}
+        out[name] = {
+            "gap_2d": float(generator_spectrum_2d(x, y, U, beta, k=2)[1]),
+            "gap_fick_jacobs_1d": generator_spectrum(x, free_energy_x(U, y, beta), beta, k=2).gap,
+            "two_over_T_fick_jacobs": 2.0 / fick_jacobs_mfpt(x, y, U, beta, -1.0, 1.0),
+        }
     return out
 
 
@@ -289,24 +327,40 @@ def plot(res: dict[str, Any], out: Path) -> list[Path]:
     ax.semilogy(t, dec["chi"][0] * np.exp(-c["gap"] * t), "C0:", label=f"∝ exp(−λ₁t), λ₁ = {c['gap']:.3f}")
     ax.semilogy(t, dec["w2"], "C3", lw=2, label="W₂(ρ_t, μ) (quantile functions)")
     ax.semilogy(t, dec["w2"][0] * np.exp(-LAMBDA * t), "C3--", label=f"W₂(ρ₀, μ)·exp(−λt), λ = {LAMBDA:g}")
-    ax.set(xlabel="t", ylabel="distance to equilibrium",
-           title=f"λ-convex f = y²/2 + y⁴/4, β = {BETA_CONVEX:g}: rate λ₁ ≥ λ")
+    ax.set(
+        xlabel="t",
+        ylabel="distance to equilibrium",
+        title=f"λ-convex f = y²/2 + y⁴/4, β = {BETA_CONVEX:g}: rate λ₁ ≥ λ",
+    )
     ax.legend(fontsize=8)
 
     ax = axs[0, 1]
     bb = np.array([d["beta"] for d in res["double_well"]])
     ax.semilogy(bb, [d["gap"] for d in res["double_well"]], "ko-", label="spectral gap λ₁ (eigen-solve)")
-    ax.semilogy(bb, [2 / d["mfpt"] for d in res["double_well"]], "C0--", lw=2,
-                label="2/T, T exact MFPT (kramers)")
+    ax.semilogy(
+        bb, [2 / d["mfpt"] for d in res["double_well"]], "C0--", lw=2, label="2/T, T exact MFPT (kramers)"
+    )
     ax.semilogy(bb, [2 / d["ek"] for d in res["double_well"]], "C3:", lw=2, label="2/T_EK (Eyring-Kramers)")
     dd = res["dw_decay"]
-    ax.semilogy([BETA_DW_FP], [dd["rate_chi"]], "C2s", ms=10, mfc="none",
-                label=f"observed Fokker-Planck decay rate, β = {BETA_DW_FP:g}")
+    ax.semilogy(
+        [BETA_DW_FP],
+        [dd["rate_chi"]],
+        "C2s",
+        ms=10,
+        mfc="none",
+        label=f"observed Fokker-Planck decay rate, β = {BETA_DW_FP:g}",
+    )
     t2 = res["two_d"]
-    ax.text(0.03, 0.03, "2-D entropic barrier (β = 10), λ₁ of the 2-D generator vs 1-D Fick-Jacobs gap:\n"
-            f"original {t2['original']['gap_2d']:.4f} vs {t2['original']['gap_fick_jacobs_1d']:.4f}; "
-            f"Hopf-Lax smoothed {t2['hopf_lax']['gap_2d']:.4f} vs {t2['hopf_lax']['gap_fick_jacobs_1d']:.4f}",
-            transform=ax.transAxes, fontsize=7, va="bottom")
+    ax.text(
+        0.03,
+        0.03,
+        "2-D entropic barrier (β = 10), λ₁ of the 2-D generator vs 1-D Fick-Jacobs gap:\n"
+        f"original {t2['original']['gap_2d']:.4f} vs {t2['original']['gap_fick_jacobs_1d']:.4f}; "
+        f"Hopf-Lax smoothed {t2['hopf_lax']['gap_2d']:.4f} vs {t2['hopf_lax']['gap_fick_jacobs_1d']:.4f}",
+        transform=ax.transAxes,
+        fontsize=7,
+        va="bottom",
+    )
     ax.set(xlabel="β", ylabel="rate", title="double well (y² − 1)²: λ₁ = 2/T (two Kramers rates)")
     ax.legend(fontsize=8)
 
@@ -321,8 +375,11 @@ def plot(res: dict[str, Any], out: Path) -> list[Path]:
     ax.loglog(gg, g["double_well_upper"], "C3--", lw=0.8, label="upper bound β⁻¹/Var(y)")
     for gi in INNER_GAMMAS:
         ax.axvline(gi, color="0.85", lw=0.8, zorder=0)
-    ax.set(xlabel="coupling γ", ylabel="spectral gap of f(y) + γ(y − x)²/2",
-           title=f"coupling adds γ to the convexity (anchor x = {ANCHOR})")
+    ax.set(
+        xlabel="coupling γ",
+        ylabel="spectral gap of f(y) + γ(y − x)²/2",
+        title=f"coupling adds γ to the convexity (anchor x = {ANCHOR})",
+    )
     ax.legend(fontsize=7)
 
     for col, key in enumerate(res["inner"]):
@@ -338,9 +395,12 @@ def plot(res: dict[str, Any], out: Path) -> list[Path]:
         for L in (25, 100):
             ax.axvline(L, color="0.5", ls="--", lw=1)
             ax.text(L, 1.5, f"L = {L}", rotation=90, fontsize=8, va="top")
-        ax.set(xlabel="inner steps L", ylabel="error of the running mean",
-               title=f"EntropySGD inner loop, {key} (inner_lr {INNER_LR}, β = {BETA_INNER:g}, α = {ALPHA})",
-               ylim=(1e-4, 2))
+        ax.set(
+            xlabel="inner steps L",
+            ylabel="error of the running mean",
+            title=f"EntropySGD inner loop, {key} (inner_lr {INNER_LR}, β = {BETA_INNER:g}, α = {ALPHA})",
+            ylim=(1e-4, 2),
+        )
         ax.legend(fontsize=7, loc="lower left")
 
     ax = axs[1, 2]
@@ -348,18 +408,41 @@ def plot(res: dict[str, Any], out: Path) -> list[Path]:
         gms = list(res["inner"][key])
         for L, ls in ((25, "-"), (100, "--")):
             k = L_GRID.index(L)
-            ax.loglog(gms, [res["inner"][key][gm]["bias_exact"][k] for gm in gms], ls, color=f"C{i}",
-                      label=f"{key}, L = {L}: exact for the chain")
-            ax.loglog(gms, [res["inner"][key][gm]["bias"][k] for gm in gms], "o" if L == 25 else "s",
-                      color=f"C{i}", mfc="none", ms=5, label=f"{key}, L = {L}: simulated")
+            ax.loglog(
+                gms,
+                [res["inner"][key][gm]["bias_exact"][k] for gm in gms],
+                ls,
+                color=f"C{i}",
+                label=f"{key}, L = {L}: exact for the chain",
+            )
+            ax.loglog(
+                gms,
+                [res["inner"][key][gm]["bias"][k] for gm in gms],
+                "o" if L == 25 else "s",
+                color=f"C{i}",
+                mfc="none",
+                ms=5,
+                label=f"{key}, L = {L}: simulated",
+            )
     for i, key in enumerate(res["inner"]):
         gms = list(res["inner"][key])
-        ax.loglog(gms, [res["inner"][key][gm]["ula_bias"] for gm in gms], "^:", color=f"C{i}", alpha=0.6,
-                  label=f"{key}: the chain's own limit (L → ∞, ULA bias)")
+        ax.loglog(
+            gms,
+            [res["inner"][key][gm]["ula_bias"] for gm in gms],
+            "^:",
+            color=f"C{i}",
+            alpha=0.6,
+            label=f"{key}: the chain's own limit (L → ∞, ULA bias)",
+        )
     key_dd = f"{DIM}-D"
     noise = [float(r["bias_se"][L_GRID.index(100)]) for r in res["inner"][key_dd].values()]
-    ax.text(0.03, 0.03, f"noise of the {key_dd} simulated bias: {min(noise):.3f} … {max(noise):.3f}",
-            transform=ax.transAxes, fontsize=7)
+    ax.text(
+        0.03,
+        0.03,
+        f"noise of the {key_dd} simulated bias: {min(noise):.3f} … {max(noise):.3f}",
+        transform=ax.transAxes,
+        fontsize=7,
+    )
     ax.set(xlabel="coupling γ", ylabel="|E μ_L − ⟨y⟩|", title="bias left after 25 and 100 inner steps")
     ax.legend(fontsize=7)
     from matplotlib.ticker import NullFormatter
@@ -385,19 +468,30 @@ def numbers(res: dict[str, Any]) -> dict[str, Any]:
         inner_at_L[key] = {}
         for gm, r in per.items():
             inner_at_L[key][f"gamma={gm:g}"] = {
-                f"L={L}": {"rms": float(r["rms"][L_GRID.index(L)]), "bias": float(r["bias"][L_GRID.index(L)]),
-                           "bias_exact": float(r["bias_exact"][L_GRID.index(L)])} for L in (25, 100)}
+                f"L={L}": {
+                    "rms": float(r["rms"][L_GRID.index(L)]),
+                    "bias": float(r["bias"][L_GRID.index(L)]),
+                    "bias_exact": float(r["bias_exact"][L_GRID.index(L)]),
+                }
+                for L in (25, 100)
+            }
     return {
         "spectral_gap": {
             "ou": {"lambda": LAMBDA, "rates": [float(v) for v in res["ou"].rates]},
             "convex": {"lambda": LAMBDA, "beta": BETA_CONVEX, "gap": c["gap"], "upper_bound": c["upper"]},
             "double_well": {k: [d[k] for d in res["double_well"]] for k in ("beta", "gap", "mfpt", "ek")}
-            | {"gap_times_mfpt_over_2": [d["gap"] * d["mfpt"] / 2 for d in res["double_well"]],
-               "gap_times_ek_over_2": [d["gap"] * d["ek"] / 2 for d in res["double_well"]]},
+            | {
+                "gap_times_mfpt_over_2": [d["gap"] * d["mfpt"] / 2 for d in res["double_well"]],
+                "gap_times_ek_over_2": [d["gap"] * d["ek"] / 2 for d in res["double_well"]],
+            },
         },
-        "observed_rate": {"convex": c["decay"]["rate_chi"], "double_well": dd["rate_chi"],
-                          "double_well_beta": BETA_DW_FP, "fit_window_convex": list(FIT_WINDOW_CONVEX),
-                          "fit_window_double_well": list(FIT_WINDOW_DW)},
+        "observed_rate": {
+            "convex": c["decay"]["rate_chi"],
+            "double_well": dd["rate_chi"],
+            "double_well_beta": BETA_DW_FP,
+            "fit_window_convex": list(FIT_WINDOW_CONVEX),
+            "fit_window_double_well": list(FIT_WINDOW_DW),
+        },
         "w2_rate": {"convex": c["decay"]["rate_w2"], "double_well": dd["rate_w2"]},
         "chi_over_discrete_poincare_bound_max": c["chi_ratio_max"],
         "w2_over_bakry_emery_bound_max": c["w2_ratio_max"],
@@ -405,14 +499,24 @@ def numbers(res: dict[str, Any]) -> dict[str, Any]:
         "gap_vs_gamma": res["gap_vs_gamma"],
         "inner_error_at_L": inner_at_L,
         "inner_bias_max_abs_z": max(r["max_abs_z"] for per in res["inner"].values() for r in per.values()),
-        "inner_ula_bias": {key: {f"gamma={gm:g}": r["ula_bias"] for gm, r in per.items()}
-                           for key, per in res["inner"].items()},
-        "inner_chain_second_eigenvalue": {f"gamma={gm:g}": r["chain_second_eigenvalue"]
-                                          for gm, r in res["inner"]["1-D"].items()},
+        "inner_ula_bias": {
+            key: {f"gamma={gm:g}": r["ula_bias"] for gm, r in per.items()}
+            for key, per in res["inner"].items()
+        },
+        "inner_chain_second_eigenvalue": {
+            f"gamma={gm:g}": r["chain_second_eigenvalue"] for gm, r in res["inner"]["1-D"].items()
+        },
         "inner_gap": {f"gamma={gm:g}": r["gap"] for gm, r in res["inner"]["1-D"].items()},
-        "inner_setting": {"beta": BETA_INNER, "inner_lr": INNER_LR, "alpha": ALPHA, "anchor_1d": ANCHOR,
-                          "anchors_dd": list(ANCHORS_DD), "chains_1d": CHAINS_1D, "chains_dd": CHAINS_DD,
-                          "L": list(L_GRID)},
+        "inner_setting": {
+            "beta": BETA_INNER,
+            "inner_lr": INNER_LR,
+            "alpha": ALPHA,
+            "anchor_1d": ANCHOR,
+            "anchors_dd": list(ANCHORS_DD),
+            "chains_1d": CHAINS_1D,
+            "chains_dd": CHAINS_DD,
+            "L": list(L_GRID),
+        },
     }
 
 

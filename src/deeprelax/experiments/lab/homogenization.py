@@ -70,6 +70,7 @@ def scheme_gibbs_mean(x: np.ndarray) -> np.ndarray:
     η = ds/ε (exact for the chain's kernel on the grid ``Y_SCHEME``)."""
     out = np.empty(x.size)
     for i, xi in enumerate(x):
+
         def grad_H(y: np.ndarray, xi: float = xi) -> np.ndarray:
             return df(y) + (y - xi) / GAMMA
 
@@ -99,8 +100,9 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
 
     ode = solve_ivp(homogenized, (0, T_END), [X0], rtol=1e-10, atol=1e-12, dense_output=True)
     m_eta = CubicSpline(X_SCHEME, scheme_gibbs_mean(X_SCHEME))
-    ode_eta = solve_ivp(lambda s, x: -(x - m_eta(x)) / GAMMA, (0, T_END), [X0], rtol=1e-10, atol=1e-12,
-                        dense_output=True)
+    ode_eta = solve_ivp(
+        lambda s, x: -(x - m_eta(x)) / GAMMA, (0, T_END), [X0], rtol=1e-10, atol=1e-12, dense_output=True
+    )
     gd = solve_ivp(lambda s, x: -df(x), (0, T_END), [X0], rtol=1e-10, atol=1e-12, dense_output=True)
 
     rms, bias, fluct, fluct_T, paths = [], [], [], [], {}
@@ -108,8 +110,17 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     for eps in EPS:
         ds = DS_OVER_EPS * eps
         n = int(round(T_END / ds))
-        p = entropy_sgd_fast_slow(df, np.full(N_PATHS, X0), gamma=GAMMA, beta=BETA, eps=eps, ds=ds, n_steps=n,
-                                  rng=rng, record_every=max(1, n // 150))
+        p = entropy_sgd_fast_slow(
+            df,
+            np.full(N_PATHS, X0),
+            gamma=GAMMA,
+            beta=BETA,
+            eps=eps,
+            ds=ds,
+            n_steps=n,
+            rng=rng,
+            record_every=max(1, n // 150),
+        )
         X = ode.sol(p.t)[0]
         dev = p.x - X[:, None]
         rms.append(float(np.sqrt((dev**2).mean(axis=1)).max()))
@@ -147,15 +158,24 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     ax.loglog(e, rms, "o-", label=f"sup_s RMS |x_ε − X|   (slope {slope_rms:.2f})")
     ax.loglog(e, bias, "s-", label=f"sup_s |E x_ε − X|   (slope {slope_bias:.2f})")
     ax.loglog(e, fluct, "^-", label=f"sup_s std x_ε   (slope {slope_fluct:.2f})")
-    ax.loglog(e, bias_eta, "D-", color="C4", lw=2,
-              label=f"sup_s |E x_ε − X_η| vs the scheme's limit (slope {slope_bias_eta:.2f})")
+    ax.loglog(
+        e,
+        bias_eta,
+        "D-",
+        color="C4",
+        lw=2,
+        label=f"sup_s |E x_ε − X_η| vs the scheme's limit (slope {slope_bias_eta:.2f})",
+    )
     ax.axhline(disc, color="C4", ls=":", lw=1, label=f"time discretisation sup|X_η − X| = {disc:.1e}")
     ax.loglog(e, bias_se, "x--", color="0.5", lw=1, label="statistical error of the bias (std/√n)")
     ax.loglog(e, rms[0] * (e / e[0]), "k:", lw=1, label="reference slope 1")
     ax.loglog(e, fluct_T, "v-", label=f"std x_ε(T) at the end   (slope {slope_fluct_T:.2f})")
     ax.loglog(e, fluct_T[0] * np.sqrt(e / e[0]), "k--", lw=1, label="reference slope 1/2")
-    ax.set(xlabel="ε (time-scale separation)", ylabel="error (sup over s ≤ 3, or at s = 3)",
-           title=f"convergence as ε → 0 ({N_PATHS} paths, ds = ε/25)")
+    ax.set(
+        xlabel="ε (time-scale separation)",
+        ylabel="error (sup over s ≤ 3, or at s = 3)",
+        title=f"convergence as ε → 0 ({N_PATHS} paths, ds = ε/25)",
+    )
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig_path = out / "homogenization.png"

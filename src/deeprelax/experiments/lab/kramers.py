@@ -72,9 +72,18 @@ def interfaces(beta: float) -> np.ndarray:
 
 
 def forward_flux(beta: float, rng: np.random.Generator) -> tuple[ExitTimeEstimate, list[ForwardFluxEstimate]]:
-    runs = forward_flux_mfpt(lambda x: dV(x), -np.ones(FFS_FLUX_PATHS), lambda x: x[:, 0], interfaces(beta),
-                             beta=beta, dt=DT, flux_steps=FFS_FLUX_STEPS, trials=FFS_TRIALS, rng=rng,
-                             replicas=FFS_REPLICAS)
+    runs = forward_flux_mfpt(
+        lambda x: dV(x),
+        -np.ones(FFS_FLUX_PATHS),
+        lambda x: x[:, 0],
+        interfaces(beta),
+        beta=beta,
+        dt=DT,
+        flux_steps=FFS_FLUX_STEPS,
+        trials=FFS_TRIALS,
+        rng=rng,
+        replicas=FFS_REPLICAS,
+    )
     return mean_exit_time_replicas([r.mfpt for r in runs]), runs
 
 
@@ -103,8 +112,15 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
             n_exited.append(None)
             continue
         n, t_max = SIMULATE[b]
-        tau = simulate_exit_times(dV, -np.ones(n), lambda x: x[:, 0] >= 1.0, beta=b, dt=DT,
-                                  max_steps=int(round(t_max / DT)), rng=rng)
+        tau = simulate_exit_times(
+            dV,
+            -np.ones(n),
+            lambda x: x[:, 0] >= 1.0,
+            beta=b,
+            dt=DT,
+            max_steps=int(round(t_max / DT)),
+            rng=rng,
+        )
         est = mean_exit_time(tau, censor_time=t_max)
         samples[b] = tau
         sim_mean.append(est.mean)
@@ -115,49 +131,88 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     ffs_mean = [ffs[b][0].mean if b in ffs else None for b in BETAS]
     ffs_lo = [ffs[b][0].ci_low if b in ffs else None for b in BETAS]
     ffs_hi = [ffs[b][0].ci_high if b in ffs else None for b in BETAS]
+
     # z of log T from the replicas' spread (the interval is exp(mean ± t·s/√R))
     def _z(b: float, e: float) -> float:
         s = np.std(np.log([r.mfpt for r in ffs[b][1]]), ddof=1) / np.sqrt(FFS_REPLICAS)
         return float(np.log(ffs[b][0].mean / e) / s)
 
     ffs_z = [_z(b, e) if b in ffs else None for b, e in zip(BETAS, exact, strict=True)]
-    euler_bias = {f"{b:g}": euler_chain_mfpt_1d(dV, -1.0, 1.0, b, DT, left=-2.2) / e - 1
-                  for b, e in zip(BETAS, exact, strict=True) if b in SIMULATE or b in ffs}
+    euler_bias = {
+        f"{b:g}": euler_chain_mfpt_1d(dV, -1.0, 1.0, b, DT, left=-2.2) / e - 1
+        for b, e in zip(BETAS, exact, strict=True)
+        if b in SIMULATE or b in ffs
+    }
     # cast(list[float], ...): the None entries of ci_low/ci_high (ffs_lo/ffs_hi) coincide with lo's / m's
-    intervals = [(e, lo, hi) for e, lo, hi in zip(exact, ci_low, cast(list[float], ci_high), strict=True)
-                 if lo is not None]
-    intervals += [(e, lo, hi) for e, lo, hi in zip(exact, ffs_lo, cast(list[float], ffs_hi), strict=True)
-                  if lo is not None]
+    intervals = [
+        (e, lo, hi)
+        for e, lo, hi in zip(exact, ci_low, cast(list[float], ci_high), strict=True)
+        if lo is not None
+    ]
+    intervals += [
+        (e, lo, hi)
+        for e, lo, hi in zip(exact, ffs_lo, cast(list[float], ffs_hi), strict=True)
+        if lo is not None
+    ]
     all_in_ci = all(lo <= e <= hi for e, lo, hi in intervals)
     all_within_10pct = all(0.9 * e <= lo and hi <= 1.1 * e for e, lo, hi in intervals)
-    in_ci = [bool(lo <= e <= hi) for e, lo, hi in zip(exact, ci_low, cast(list[float], ci_high), strict=True)
-             if lo is not None]
+    in_ci = [
+        bool(lo <= e <= hi)
+        for e, lo, hi in zip(exact, ci_low, cast(list[float], ci_high), strict=True)
+        if lo is not None
+    ]
     # standardized deviation of the simulated mean from the exact MFPT (SE read off the 95 % interval)
-    z = [None if m is None else float((m - e) / ((hi - lo) / (2 * 1.96)))
-         for m, e, lo, hi in zip(sim_mean, exact, cast(list[float], ci_low), cast(list[float], ci_high),
-                                 strict=True)]
+    z = [
+        None if m is None else float((m - e) / ((hi - lo) / (2 * 1.96)))
+        for m, e, lo, hi in zip(
+            sim_mean, exact, cast(list[float], ci_low), cast(list[float], ci_high), strict=True
+        )
+    ]
 
     fig, axs = plt.subplots(1, 4, figsize=(20, 4.4))
     ax = axs[0]
     bb = np.array(BETAS)
     bl = np.linspace(1.5, 11.0, 39)
     ax.semilogy(bl, [mfpt_1d(V, -1.0, 1.0, b) for b in bl], "k-", lw=2, label="exact MFPT (quadrature)")
-    ax.semilogy(bl, [eyring_kramers_1d(1.0, 8.0, -4.0, b) for b in bl], "C3--", lw=1.5,
-                label="Eyring-Kramers (2π/√32) exp(β)")
+    ax.semilogy(
+        bl,
+        [eyring_kramers_1d(1.0, 8.0, -4.0, b) for b in bl],
+        "C3--",
+        lw=1.5,
+        label="Eyring-Kramers (2π/√32) exp(β)",
+    )
     sb = np.array([b for b in BETAS if b in SIMULATE])
     sm = np.array([m for m in sim_mean if m is not None])
     lo = np.array([v for v in ci_low if v is not None])
     hi = np.array([v for v in ci_high if v is not None])
-    ax.errorbar(sb, sm, yerr=[sm - lo, hi - sm], fmt="o", color="C0", capsize=4,
-                label="simulated mean, 95% CI (Euler-Maruyama)")
+    ax.errorbar(
+        sb,
+        sm,
+        yerr=[sm - lo, hi - sm],
+        fmt="o",
+        color="C0",
+        capsize=4,
+        label="simulated mean, 95% CI (Euler-Maruyama)",
+    )
     fb = np.array(FFS_BETAS)
     fm = np.array([ffs[b][0].mean for b in FFS_BETAS])
     flo = np.array([ffs[b][0].ci_low for b in FFS_BETAS])
     fhi = np.array([ffs[b][0].ci_high for b in FFS_BETAS])
-    ax.errorbar(fb + 0.12, fm, yerr=[fm - flo, fhi - fm], fmt="s", color="C2", capsize=4, mfc="none",
-                label=f"forward flux sampling, 95% CI ({FFS_REPLICAS} runs)")
-    ax.set(xlabel="inverse temperature β", ylabel="mean time from −1 to +1",
-           title="transition time grows like exp(βΔV), ΔV = 1")
+    ax.errorbar(
+        fb + 0.12,
+        fm,
+        yerr=[fm - flo, fhi - fm],
+        fmt="s",
+        color="C2",
+        capsize=4,
+        mfc="none",
+        label=f"forward flux sampling, 95% CI ({FFS_REPLICAS} runs)",
+    )
+    ax.set(
+        xlabel="inverse temperature β",
+        ylabel="mean time from −1 to +1",
+        title="transition time grows like exp(βΔV), ΔV = 1",
+    )
     ax.legend(fontsize=8)
     ax = axs[1]
     ax.plot(bb, ratio, "ko-", label="exact / Eyring-Kramers")
@@ -176,24 +231,45 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     T4 = exact[BETAS.index(b4)]
     tt = np.linspace(0, SIMULATE[b4][1], 100)
     ax.semilogy(tt, np.exp(-tt / T4), "k--", label=f"exp(−t / T_exact), T_exact = {T4:.1f}")
-    ax.set(xlabel="exit time t", ylabel="survival probability", title="exit times are ≈ exponential",
-           ylim=(5e-3, 1.2))
+    ax.set(
+        xlabel="exit time t",
+        ylabel="survival probability",
+        title="exit times are ≈ exponential",
+        ylim=(5e-3, 1.2),
+    )
     ax.legend(fontsize=8)
     ax = axs[3]
     ex = dict(zip(BETAS, exact, strict=True))
     for bs, means, los, his, fmt, col, lab in (
-            (sb, sm, lo, hi, "o", "C0", "direct simulation"),
-            (fb, fm, flo, fhi, "s", "C2", "forward flux sampling")):
+        (sb, sm, lo, hi, "o", "C0", "direct simulation"),
+        (fb, fm, flo, fhi, "s", "C2", "forward flux sampling"),
+    ):
         e = np.array([ex[b] for b in bs])
-        ax.errorbar(bs, means / e, yerr=[(means - los) / e, (his - means) / e], fmt=fmt, color=col, capsize=4,
-                    mfc="none", label=f"{lab} / exact, 95% CI")
+        ax.errorbar(
+            bs,
+            means / e,
+            yerr=[(means - los) / e, (his - means) / e],
+            fmt=fmt,
+            color=col,
+            capsize=4,
+            mfc="none",
+            label=f"{lab} / exact, 95% CI",
+        )
     eb = sorted(euler_bias, key=float)
-    ax.plot([float(b) for b in eb], [1 + euler_bias[b] for b in eb], "k:",
-            label=f"Euler chain (dt = {DT:g}) / exact")
+    ax.plot(
+        [float(b) for b in eb],
+        [1 + euler_bias[b] for b in eb],
+        "k:",
+        label=f"Euler chain (dt = {DT:g}) / exact",
+    )
     ax.axhspan(0.9, 1.1, color="0.9", zorder=0, label="±10 %")
     ax.axhline(1, color="0.5", lw=0.8)
-    ax.set(xlabel="β", ylabel="simulated MFPT / exact", ylim=(0.8, 1.2),
-           title="simulated / exact MFPT, 95 % intervals and the ±10 % band")
+    ax.set(
+        xlabel="β",
+        ylabel="simulated MFPT / exact",
+        ylim=(0.8, 1.2),
+        title="simulated / exact MFPT, 95 % intervals and the ±10 % band",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig_path = out / "kramers.png"
@@ -221,14 +297,22 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
         "ffs_z": ffs_z,
         "ffs_interfaces": {f"{b:g}": interfaces(b).tolist() for b in FFS_BETAS},
         "ffs_probabilities_first_run": {f"{b:g}": ffs[b][1][0].probabilities for b in FFS_BETAS},
-        "ffs_setting": {"replicas": FFS_REPLICAS, "trials_per_interface": FFS_TRIALS,
-                        "flux_paths": FFS_FLUX_PATHS, "flux_steps": FFS_FLUX_STEPS, "dt": DT},
+        "ffs_setting": {
+            "replicas": FFS_REPLICAS,
+            "trials_per_interface": FFS_TRIALS,
+            "flux_paths": FFS_FLUX_PATHS,
+            "flux_steps": FFS_FLUX_STEPS,
+            "dt": DT,
+        },
         "euler_bias": euler_bias,
         "all_exact_in_ci": all_in_ci,
         "all_ci_within_10pct": all_within_10pct,
     }
-    ffs_txt = "; ".join(f"β={b:g}: {ffs[b][0].mean:.4g} [{ffs[b][0].ci_low:.4g}, {ffs[b][0].ci_high:.4g}] "
-                        f"(exact {exact[BETAS.index(b)]:.4g})" for b in FFS_BETAS)
+    ffs_txt = "; ".join(
+        f"β={b:g}: {ffs[b][0].mean:.4g} [{ffs[b][0].ci_low:.4g}, {ffs[b][0].ci_high:.4g}] "
+        f"(exact {exact[BETAS.index(b)]:.4g})"
+        for b in FFS_BETAS
+    )
     rows = zip(BETAS, exact, ek, ratio, sim_mean, ci_low, ci_high, strict=True)
     parts, sims = [], []
     for b, e, k, r, m, lo_, hi_ in rows:
@@ -236,10 +320,14 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
             parts.append(f"β={b:g}: exact {e:.4g}, EK {k:.4g}, ratio {r:.3f}")
         if m is not None:
             sims.append(f"β={b:g}: {m:.4g} [{lo_:.4g}, {hi_:.4g}]")
-    summary = ("; ".join(parts) + f". Ratio → 1 like 1 + {c:.2f}/β. Simulated means (95% CI): "
-               + "; ".join(sims) + f". Forward flux sampling: {ffs_txt}. Every interval contains the exact "
-               "MFPT: "
-               f"{'yes' if all_in_ci else 'no'}; every interval within ±10 % of it: "
-               f"{'yes' if all_within_10pct else 'no'} (Euler bias of dt = {DT:g}: "
-               f"{euler_bias[f'{FFS_BETAS[-1]:g}']:+.1%} at β = {FFS_BETAS[-1]:g}).")
+    summary = (
+        "; ".join(parts)
+        + f". Ratio → 1 like 1 + {c:.2f}/β. Simulated means (95% CI): "
+        + "; ".join(sims)
+        + f". Forward flux sampling: {ffs_txt}. Every interval contains the exact "
+        "MFPT: "
+        f"{'yes' if all_in_ci else 'no'}; every interval within ±10 % of it: "
+        f"{'yes' if all_within_10pct else 'no'} (Euler bias of dt = {DT:g}: "
+        f"{euler_bias[f'{FFS_BETAS[-1]:g}']:+.1%} at β = {FFS_BETAS[-1]:g})."
+    )
     return LabResult(name=NAME, numbers=numbers, figures=[fig_path], summary=summary)

@@ -67,16 +67,30 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     fig, axs = plt.subplots(1, 3, figsize=(15, 4.4))
     ax = axs[0]
     ax.hist(y, bins=80, density=True, color="0.6")
-    ax.set(xlabel="data value y_i", ylabel="density",
-           title=f"bimodal, skewed data, N = {n}, σ² = {sigma2:.2f}, kurtosis {kurt:.1f}")
+    ax.set(
+        xlabel="data value y_i",
+        ylabel="density",
+        title=f"bimodal, skewed data, N = {n}, σ² = {sigma2:.2f}, kurtosis {kurt:.1f}",
+    )
     ax = axs[1]
     zz = np.linspace(-4, 4, 300)
     for k, b in enumerate(HIST_BATCHES):
-        ax.hist(noise_for_hist[b], bins=70, range=(-4, 4), density=True, histtype="step", lw=1.4,
-                color=f"C{k}", label=f"|I| = {b}  (KS distance {ks[BATCHES.index(b)]:.3f})")
+        ax.hist(
+            noise_for_hist[b],
+            bins=70,
+            range=(-4, 4),
+            density=True,
+            histtype="step",
+            lw=1.4,
+            color=f"C{k}",
+            label=f"|I| = {b}  (KS distance {ks[BATCHES.index(b)]:.3f})",
+        )
     ax.plot(zz, stats.norm.pdf(zz), "k--", lw=1.8, label="N(0, 1)")
-    ax.set(xlabel="(∇f − ∇f_mb) / (σ/√|I|)", ylabel="density",
-           title=f"standardised minibatch noise ({N_DRAWS} batches)")
+    ax.set(
+        xlabel="(∇f − ∇f_mb) / (σ/√|I|)",
+        ylabel="density",
+        title=f"standardised minibatch noise ({N_DRAWS} batches)",
+    )
     ax.legend(fontsize=8)
     ax = axs[2]
     ax.loglog(bb, var_w, "o", color="C0", label=f"with replacement (slope {slope:.3f})")

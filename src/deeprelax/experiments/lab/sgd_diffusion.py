@@ -66,8 +66,16 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
 
         n_steps = int(round(200 / lr))
         x0 = np.where(np.arange(1000) % 2 == 0, -1.0, 1.0)
-        p = sgd(grad_mb, x0, lr=lr, n_steps=n_steps, n_data=N_DATA, batch_size=BATCH, rng=rng,
-                record_every=max(1, int(round(0.5 / lr))))
+        p = sgd(
+            grad_mb,
+            x0,
+            lr=lr,
+            n_steps=n_steps,
+            n_data=N_DATA,
+            batch_size=BATCH,
+            rng=rng,
+            record_every=max(1, int(round(0.5 / lr))),
+        )
         samples = p.x[p.t >= 50].ravel()
         hist, _ = np.histogram(samples, bins=edges, density=True)
         rho = sgd_stationary_density(grid, V(grid), lr=lr, sigma=sigma)
@@ -85,8 +93,16 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     var_emp, var_disc, var_cont, rel_err = [], [], [], []
     for lr in OU_LRS:
         n_burn = int(np.ceil(12 / min(lr, 2 - lr)))  # |1 − η|^k < e^{−12}
-        p = sgd(grad_km, np.full(1000, ybar), lr=lr, n_steps=n_burn + 300, n_data=N_DATA, batch_size=BATCH,
-                rng=rng, record_every=5)
+        p = sgd(
+            grad_km,
+            np.full(1000, ybar),
+            lr=lr,
+            n_steps=n_burn + 300,
+            n_data=N_DATA,
+            batch_size=BATCH,
+            rng=rng,
+            record_every=5,
+        )
         s = p.x[p.t > n_burn * lr] - ybar
         var_emp.append(float(np.mean(s**2)))
         var_disc.append(float(ou_stationary_variance(lr, sigma_ou)))
@@ -97,11 +113,20 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     ax = axs[0]
     for k, lr in enumerate(DW_LRS):
         d = dw[lr]
-        ax.stairs(d["hist"], edges, color=f"C{k}", lw=1.3,
-                  label=f"SGD histogram, η = {lr}, σ = {d['sigma']:.0f} (TV {d['tv']:.3f})")
+        ax.stairs(
+            d["hist"],
+            edges,
+            color=f"C{k}",
+            lw=1.3,
+            label=f"SGD histogram, η = {lr}, σ = {d['sigma']:.0f} (TV {d['tv']:.3f})",
+        )
     ax.plot(grid, dw[DW_LRS[0]]["rho"], "k--", lw=1.8, label="∝ exp(−2V/(ησ)),  ησ/2 = 0.1")
-    ax.set(xlabel="θ", ylabel="density", title="double well V = (θ²−1)²/4: stationary density",
-           ylim=(0, 1.45 * dw[DW_LRS[0]]["rho"].max()))
+    ax.set(
+        xlabel="θ",
+        ylabel="density",
+        title="double well V = (θ²−1)²/4: stationary density",
+        ylim=(0, 1.45 * dw[DW_LRS[0]]["rho"].max()),
+    )
     ax.legend(fontsize=8, loc="upper center")
     ax = axs[1]
     lrs = np.array(OU_LRS)
@@ -110,14 +135,20 @@ def run(out: Path, *, seed: int = 0) -> LabResult:
     ax.plot(ee, ee / 2, "C3--", label="continuum SDE ησ/2")
     ax.plot(lrs, np.array(var_emp) / sigma_ou, "o", color="C0", label="SGD, 1000 chains (1-mean k-means)")
     ax.set_yscale("log")
-    ax.set(xlabel="learning rate η", ylabel="stationary Var(θ) / σ  (log scale)",
-           title="quadratic loss: Euler-Maruyama is first-order in η")
+    ax.set(
+        xlabel="learning rate η",
+        ylabel="stationary Var(θ) / σ  (log scale)",
+        title="quadratic loss: Euler-Maruyama is first-order in η",
+    )
     ax.legend(fontsize=8)
     ax = axs[2]
     d = dw[DW_LRS[0]]
     ax.plot(d["path_t"], d["path"], lw=0.7, color="C0")
-    ax.set(xlabel="time t = kη", ylabel="θ (one SGD chain)",
-           title=f"SGD hops between wells (η = {DW_LRS[0]}, batch {BATCH})")
+    ax.set(
+        xlabel="time t = kη",
+        ylabel="θ (one SGD chain)",
+        title=f"SGD hops between wells (η = {DW_LRS[0]}, batch {BATCH})",
+    )
     fig.tight_layout()
     fig_path = out / "sgd_diffusion.png"
     fig.savefig(fig_path, dpi=100)
