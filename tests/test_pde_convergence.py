@@ -71,7 +71,8 @@ def test_implicit_euler_contracts_the_chi_distance_at_the_discrete_gap():
     rho /= fp.mass(rho)
     t, R = fp.solve(rho, 40.0, 800, save_every=1)
     d = chi2_distance(R, fp.gibbs(), fp.h)
-    assert np.all(d[1:] <= d[:-1] / (1 + dt * s.gap) * (1 + 1e-6))  # eigen-solver tolerance across numpy/scipy builds
+    # up to the eigen-solver's tolerance, which differs between numpy/scipy builds (1e-9 failed on the floors)
+    assert np.all(d[1:] <= d[:-1] / (1 + dt * s.gap) * (1 + 1e-6))
     late = t > 20
     assert decay_rate(t[late], d[late], implicit_dt=dt) == pytest.approx(s.gap, rel=1e-6)
     # without the implicit-Euler correction the fitted slope is log(1 + dt λ)/dt < λ
