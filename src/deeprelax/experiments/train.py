@@ -571,6 +571,12 @@ class Trainer:
         may_change = {"epochs", "device", "threads", "data_dir", "eval_batch_size"}
         if not isinstance(saved, dict):
             raise CheckpointError(f"the checkpoint's config is not a mapping: {saved!r:.80}")
+        # a checkpoint of an older release lacks the newer fields: they had their defaults then
+        defaults = TrainConfig.__dataclass_fields__
+        saved = {
+            **{k: f.default for k, f in defaults.items() if k not in saved and k in ("replicas", "shard")},
+            **saved,
+        }
         diff = [k for k in now if k not in may_change and now[k] != saved.get(k)]
         if diff:
             details = ", ".join(f"{k}: checkpoint {saved.get(k)!r} vs now {now[k]!r}" for k in diff)
