@@ -6,7 +6,7 @@ training images and the first ``--test-per-class`` test images of each digit (80
 rerunning the script reproduces the files byte for byte. It prints the sha256 of each file's
 uncompressed content, which ``deeprelax.nets.datasets.MNIST_SUBSET`` pins.
 
-    python bench/make_mnist_subset.py --src /work/shared/data/mnist --out src/deeprelax/data
+    python bench/make_mnist_subset.py --src "$DEEPRELAX_DATA/mnist" --out src/deeprelax/data
 """
 
 from __future__ import annotations

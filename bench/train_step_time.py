@@ -9,7 +9,7 @@ config file, batch 128), runs a few warm-up outer steps, times ``--steps`` more,
 
 Timings on a shared machine are noisy; the ratio between cells measured in one run is the robust figure.
 
-    PYTHONPATH=src python bench/train_step_time.py --data-dir /work/shared/data/mnist --threads 1
+    PYTHONPATH=src python bench/train_step_time.py --data-dir "$DEEPRELAX_DATA/mnist" --threads 1
 """
 
 from __future__ import annotations
