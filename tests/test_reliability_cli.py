@@ -11,28 +11,11 @@ import shutil
 import pytest
 import torch
 
+from _tiny_run import tiny_train_argv
 from deeprelax.cli import error_line, main
 
-TINY = [
-    "--data",
-    "mnist-subset",
-    "--n-train",
-    "64",
-    "--n-test",
-    "50",
-    "--batch-size",
-    "16",
-    "--steps-per-epoch",
-    "1",
-    "--epochs",
-    "1",
-    "--dry-feed-batches",
-    "1",
-    "--threads",
-    "1",
-    "--no-progress",
-]
-CHEAP = TINY[2:10] + TINY[12:]  # TINY without --data and --epochs (which would override the config's)
+TINY = tiny_train_argv()
+CHEAP = tiny_train_argv(data=False, epochs=None)  # a config file gives the data and the epochs
 
 
 def fails(capsys, argv, *needles, cmd="train"):

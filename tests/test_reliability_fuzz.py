@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _tiny_run import tiny_train_argv
 from deeprelax.cli import main
 from deeprelax.cli._common import HPARAMS
 
@@ -279,26 +280,7 @@ def test_train_config_from_json_raises_only_value_error(doc):
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # a valid one round-trips
 
 
-TINY = [
-    "train",
-    "--data",
-    "mnist-subset",
-    "--n-train",
-    "64",
-    "--n-test",
-    "50",
-    "--batch-size",
-    "16",
-    "--steps-per-epoch",
-    "1",
-    "--epochs",
-    "1",
-    "--dry-feed-batches",
-    "1",
-    "--threads",
-    "1",
-    "--no-progress",
-]
+TINY = ["train", *tiny_train_argv()]
 SAFE = st.lists(
     st.one_of(
         _flag("--optimizer", st.sampled_from(["sgd", "entropy-sgd", "hj", "heat"])),

@@ -12,27 +12,12 @@ import textwrap
 import pytest
 import torch
 
+from _tiny_run import tiny_train_argv
 from deeprelax.cli import main
 from deeprelax.experiments.runfiles import LOCK_FILE, RunLock, RunLockedError
 from deeprelax.experiments.train import TrainConfig, Trainer, parse_lr_schedule, train
 
-TINY = [
-    "--data",
-    "mnist-subset",
-    "--n-train",
-    "64",
-    "--n-test",
-    "50",
-    "--batch-size",
-    "16",
-    "--steps-per-epoch",
-    "1",
-    "--dry-feed-batches",
-    "1",
-    "--no-progress",
-    "--optimizer",
-    "sgd",
-]
+TINY = tiny_train_argv(epochs=None, threads=None, optimizer="sgd")
 CFG = dict(
     model="lenet",
     data="mnist-subset",
