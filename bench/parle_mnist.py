@@ -163,6 +163,37 @@ def main() -> None:
             f"| {r['method']} | {r['seed']} | {r['final']:.2f} | {r['best']:.2f} @ {r['best_at']} "
             f"| {r['grad_evals']:,} | {r['grad_evals_total']:,} | {r['wall']:.0f} |"
         )
+    print()
+    print(reach_table(rows))
+
+
+def first_reach(curve: list[tuple[float, float]], target: float) -> float | None:
+    """The first effective epoch at which the test error is at or below ``target`` (``None``: never)."""
+    return next((e for e, err in curve if err <= target + 1e-9), None)
+
+
+def reach_table(rows: list[dict]) -> str:
+    """Markdown: per seed, the effective epochs each method needs to reach Entropy-SGD's final error (the
+    Parle paper's claim is that Parle needs 2-4x fewer), and the ratio to Entropy-SGD's own."""
+    lines = [
+        "| seed | Entropy-SGD final error (%) | method | eff. epochs to reach it | ÷ Entropy-SGD's |",
+        "|---|---|---|---|---|",
+    ]
+    for seed in sorted({r["seed"] for r in rows}):
+        ref = next((r for r in rows if r["seed"] == seed and r["method"] == "entropy-sgd"), None)
+        if ref is None:
+            continue
+        target = ref["final"]
+        own = first_reach(ref["curve"], target)
+        for r in rows:
+            if r["seed"] != seed:
+                continue
+            e = first_reach(r["curve"], target)
+            ratio = f"{e / own:.2f}" if e is not None and own else "–"
+            lines.append(
+                f"| {seed} | {target:.2f} | {r['method']} | {'never' if e is None else f'{e:g}'} | {ratio} |"
+            )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
