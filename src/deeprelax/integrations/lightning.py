@@ -56,13 +56,26 @@ from __future__ import annotations
 import collections
 import math
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from torch import Tensor, nn
 
 from deeprelax.optim.closures import BNPolicy, MinibatchClosure, _first_tensor
 
-__all__ = ["ClipMode", "RelaxationStep"]
+if TYPE_CHECKING:
+    from deeprelax.integrations.lightning_replicas import ReplicaDDPStrategy
+
+__all__ = ["ClipMode", "RelaxationStep", "ReplicaDDPStrategy"]
+
+
+def __getattr__(name: str) -> Any:
+    # ReplicaDDPStrategy subclasses Lightning's DDPStrategy: imported (with lightning) only when asked for
+    if name == "ReplicaDDPStrategy":
+        from deeprelax.integrations.lightning_replicas import ReplicaDDPStrategy
+
+        return ReplicaDDPStrategy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 ClipMode = Literal["step", "call"]
 
