@@ -10,7 +10,8 @@ mean of both anchors, exactly what the all-reduce computes — and checks:
   elastic coupling went through Lightning's process group);
 * validation ran on the reference x̄ = mean of the replicas (BatchNorm statistics included), on both ranks,
   and training resumed from each rank's own replica; after ``fit`` the module holds x̄;
-* a checkpoint holds x̄ as its state_dict and every replica beside it; resuming from it puts each replica back.
+* a checkpoint holds x̄ as its state_dict and every replica beside it; resuming from it puts each replica back
+  (weights, momentum, noise stream), and the resumed run ends where an uninterrupted one does.
 """
 
 import os
@@ -244,6 +245,14 @@ def test_a_checkpoint_holds_the_reference_and_puts_every_replica_back(tmp_path):
     for r in range(WORLD):
         assert_state_close(resumed[r]["replica"], snapshot(nets[r]))
     assert opts[1]._rng.replica == 1  # rank 1 got its own noise stream back, not rank 0's
+
+    # and the resumed run ends where an uninterrupted two-epoch run ends, replica by replica
+    whole = Replica(str(tmp_path / "d"))
+    os.makedirs(whole.out)
+    trainer(tmp_path, epochs=2).fit(whole, train, val)
+    for r in range(WORLD):
+        uninterrupted = torch.load(tmp_path / "d" / f"rank{r}.pt", weights_only=False)
+        assert_state_close(resumed[r]["replica"], uninterrupted["replica"])
 
 
 def test_an_uncoupled_optimizer_is_refused(tmp_path):

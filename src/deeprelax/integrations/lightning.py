@@ -49,6 +49,10 @@ Usage::
 
 Precision: ``"32-true"`` and ``"bf16-mixed"`` work unchanged; ``"16-mixed"`` is refused with an explanation
 (Lightning's fp16 plugin steps without the closure).
+
+Parle and Elastic-SGD on several processes: ``Trainer(devices=n, strategy=ReplicaDDPStrategy())`` (see
+:mod:`deeprelax.integrations.lightning_replicas`; Lightning's ``"ddp"`` would average the replicas'
+gradients).
 """
 
 from __future__ import annotations
@@ -104,7 +108,8 @@ class RelaxationStep:
             ``ValueError``); ``"call"``: each closure call's minibatch gradient.
         bn: BatchNorm running statistics updated at the ``"anchor"`` call only (default) or at ``"every"``
             call.
-        log: log ``train_loss``, ``effective_epochs``, ``data_epochs`` and ``grad_evals`` each step.
+        log: log ``train_loss``, ``effective_epochs``, ``data_epochs``, ``grad_evals`` (and, when the
+            optimizer clips, ``direction_norm``) each step.
         prog_bar: show ``train_loss`` and ``effective_epochs`` in the progress bar.
 
     After a step, :attr:`closure` is the :class:`~deeprelax.optim.closures.MinibatchClosure` with the
