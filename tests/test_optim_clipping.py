@@ -257,3 +257,40 @@ def test_a_checkpoint_written_before_clipping_existed_loads_with_it_off(cls):
     new = build(cls, model.parameters(), L=0, max_direction_norm=1.0)
     new.load_state_dict(sd)
     assert new.param_groups[0]["max_direction_norm"] is None
+
+
+# ------------------------------------------------------------------------------ under a GradScaler
+@pytest.mark.parametrize("cls", [EntropySGD, HJ])
+def test_the_clip_sees_unscaled_directions_under_a_grad_scaler(cls):
+    # a power-of-two scale and fp32 autocast-free closures: scaling and unscaling are exact, so the clipped
+    # run with a GradScaler is the clipped run without one, bit for bit (a clip on scaled gradients would
+    # clip 2^10 times harder)
+    c = 0.9 * THRESHOLD[cls]
+    kw = dict(RELAXED[cls], foreach=False, max_direction_norm=c)
+    if cls is not HJ:
+        kw.update(seed=3, noise=0.0)
+    batches = make_batches(9)
+    runs = []
+    for scaler in (None, torch.amp.GradScaler("cpu", init_scale=2.0**10)):
+        model = make_model()
+        opt = cls(groups(model), **kw)
+        calls = {"n": 0}
+
+        def closure(model=model, scaler=scaler, calls=calls):
+            x, y = batches[calls["n"] % len(batches)]
+            calls["n"] += 1
+            loss = nn.functional.cross_entropy(model(x), y)
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+            return loss
+
+        norms = []
+        for _ in range(4):
+            opt.step(closure, grad_scaler=scaler)
+            norms.append(float(opt.last_direction_norm))
+            if scaler is not None:
+                scaler.update()
+        runs.append((model, norms))
+    (m1, n1), (m2, n2) = runs
+    assert n1 == n2 and max(n1) > c
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(p, q)
