@@ -16,6 +16,8 @@ from deeprelax.optim import HJ, EntropySGD, Heat  # noqa: E402
 from deeprelax.optim.closures import minibatch_closure  # noqa: E402
 
 N, BATCH, INNER = 96, 12, 3  # 8 batches per epoch, 2 outer steps of L + 1 = 4 batches each
+#: clip thresholds inside the range of the direction norms of these runs
+CLIP = {EntropySGD: 0.085, HJ: 0.5}
 HPARAMS = {
     EntropySGD: dict(lr=0.5, L=INNER, gamma=0.03, noise=1e-3),
     HJ: dict(lr=0.1, L=INNER, gamma=1.0),
@@ -42,13 +44,14 @@ def make_net():
 
 
 class Classifier(L.LightningModule):
-    def __init__(self, opt_cls, clip=None):
+    def __init__(self, opt_cls, clip=None, clip_mode="step", **hparams):
         super().__init__()
         self.automatic_optimization = False
         self.net = make_net()
         self.opt_cls = opt_cls
+        self.hparams_ = dict(HPARAMS.get(opt_cls, {}), **hparams)
         self.seen = []
-        self.relaxation = RelaxationStep(self, self.loss, clip_grad_norm=clip)
+        self.relaxation = RelaxationStep(self, self.loss, clip_grad_norm=clip, clip=clip_mode)
 
     def loss(self, batch):
         x, y, index = batch
@@ -59,7 +62,7 @@ class Classifier(L.LightningModule):
         return self.relaxation(dataloader_iter)
 
     def configure_optimizers(self):
-        return self.opt_cls(self.parameters(), **HPARAMS[self.opt_cls])
+        return self.opt_cls(self.parameters(), **self.hparams_)
 
 
 def fit(module, epochs=2, **kw):
@@ -109,7 +112,7 @@ def test_trainer_run_equals_the_plain_minibatch_closure_loop(opt_cls):
 
 
 def test_clipping_bf16_and_an_epoch_that_drops_its_remainder():
-    module = Classifier(HJ, clip=1e-3)
+    module = Classifier(HJ, clip=1e-3, clip_mode="call")
     before = [p.detach().clone() for p in module.parameters()]
     trainer = fit(module, epochs=1, precision="bf16-mixed", limit_train_batches=7)  # 7 = 4 + 3 dropped
     assert trainer.global_step == 1 and module.relaxation.dropped_batches == 3
@@ -134,3 +137,40 @@ def test_misconfigurations_are_clear_errors():
         fit(Automatic(), epochs=1)
     with pytest.raises(ValueError, match="fewer than"):
         fit(Classifier(EntropySGD), epochs=1, limit_train_batches=3)
+
+
+@pytest.mark.parametrize("opt_cls", [EntropySGD, HJ])
+def test_clip_once_per_step_is_the_optimizers_max_direction_norm(opt_cls):
+    c = CLIP[opt_cls]
+    module = Classifier(opt_cls, clip=c)
+    torch.manual_seed(5)
+    trainer = fit(module)
+    opt = module.optimizers().optimizer
+    assert opt.param_groups[0]["max_direction_norm"] == c
+    assert float(trainer.logged_metrics["direction_norm"]) == float(opt.last_direction_norm)
+
+    # the plain loop on the batches Lightning drew, with the clip stage of the optimizer: same weights;
+    # the closure itself does not clip (clip="step" clips once, not at each of the L + 1 calls)
+    x, y = make_data()
+    batches = [(x[idx], y[idx]) for idx in map(torch.tensor, module.seen)]
+    net = make_net()
+    ref = opt_cls(net.parameters(), max_direction_norm=c, **HPARAMS[opt_cls])
+    plain = minibatch_closure(net, F.cross_entropy, batches, ref, epoch_length=8)
+    torch.manual_seed(5)
+    norms = []
+    for _ in range(4):
+        ref.step(plain)
+        norms.append(float(ref.last_direction_norm))
+    assert max(norms) > c  # the clip was active
+    assert module.relaxation.closure.clip_grad_norm is None
+    for p, q in zip(module.net.state_dict().values(), net.state_dict().values()):
+        torch.testing.assert_close(p, q)
+
+
+def test_clip_once_per_step_refuses_what_it_cannot_do():
+    with pytest.raises(TypeError, match="clip='step' needs"):
+        fit(Classifier(torch.optim.SGD, clip=1.0, lr=0.1), epochs=1)
+    with pytest.raises(ValueError, match="give the bound in one place"):
+        fit(Classifier(HJ, clip=1.0, max_direction_norm=2.0), epochs=1)
+    with pytest.raises(ValueError, match="clip must be"):
+        RelaxationStep(make_net(), F.cross_entropy, clip_grad_norm=1.0, clip="epoch")

@@ -22,6 +22,7 @@ HPARAMS: dict[str, type] = {
     "divergence_factor": float,
     "rho": float,
     "rho_max": float,
+    "max_direction_norm": float,
 }
 
 

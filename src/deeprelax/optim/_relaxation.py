@@ -8,11 +8,13 @@ One outer step at the anchor x (every parameter group, every replica)::
                      Langevin    → x − μ_L, μ ≈ ⟨y⟩          (Entropy-SGD, HEAT, Parle)
                      fixed point → p_L ≈ ∇f(x − p/γ)         (HJ)
     3. couplings:  d ← d + Σ_c c(x)                         (a list, empty by default; elastic: ρ_t (x − x̄))
-    4. outer:      torch.optim.SGD's update along d          (weight decay, (Nesterov) momentum, lr)
+    4. clip:       d ← d·min(1, c/‖d‖)                      (optional, once per step: ``max_direction_norm``)
+    5. outer:      torch.optim.SGD's update along d          (weight decay, (Nesterov) momentum, lr)
 
 With ``L = 0`` and no coupling the step *is* ``torch.optim.SGD``'s, bit for bit. Each stage is a small piece
 with a single-tensor reference and a ``foreach`` fast path: the estimators in :mod:`.langevin` and
-:mod:`.hj`, the elastic coupling in :mod:`.elastic`, the outer update in :mod:`.outer`. Coefficients are
+:mod:`.hj`, the elastic coupling in :mod:`.elastic`, the clip in :mod:`.clipping`, the outer update in
+:mod:`.outer`. Coefficients are
 scoped by :func:`.scoping.scoped` (γ and ρ grow as c₀(1 + scoping)^t up to their caps, t = the group's
 ``outer_steps``, saved in ``state_dict``).
 
@@ -27,6 +29,12 @@ Mixed precision: ``step(closure, grad_scaler=scaler)`` (or ``scaler.step(opt, cl
 gradients of every closure call, skips the whole outer step if any call produced an inf/NaN (the anchor is
 restored, the counters do not advance) and reports it to the scaler, whose ``update()`` then runs once per
 outer step.
+
+Clipping: ``max_direction_norm=c`` (every optimizer; ``None``, the default, is off) clips the relaxed
+direction — the whole vector the outer update uses, after the couplings — to global 2-norm ``c``
+once per outer step, with ``torch.nn.utils.clip_grad_norm_``'s rule (see :mod:`.clipping` for what it
+bounds for each optimizer). It must be the same in every parameter group (one norm over all of them);
+``last_direction_norm`` is the norm before clipping of the latest step.
 """
 
 from __future__ import annotations
@@ -41,12 +49,13 @@ import torch
 from torch import Tensor
 from torch.optim.optimizer import Optimizer, ParamsT
 
-from deeprelax.optim import outer
+from deeprelax.optim import clipping, outer
 from deeprelax.optim._validation import (
     check_bool,
     check_cap,
     check_int,
     check_nonneg,
+    check_positive,
     check_unit_interval,
 )
 from deeprelax.optim.scoping import scoped
@@ -176,7 +185,7 @@ class NoiseRNG:
 
 
 class RelaxationOptimizer(Optimizer):
-    """Base class: schema, validation, scoping, the four-stage step, state that survives ``state_dict``.
+    """Base class: schema, validation, scoping, the staged step, state that survives ``state_dict``.
 
     A subclass declares its hyperparameters as keyword arguments of ``__init__`` (their defaults are the
     schema, :attr:`hyperparameters`, which ``__setstate__`` uses to fill keys missing from an older
@@ -220,6 +229,8 @@ class RelaxationOptimizer(Optimizer):
         self._diagnostics = copy.deepcopy(self._diagnostic_defaults)
         self._rng = NoiseRNG(seed, replica)
         self._couplings: list[Any] = []
+        #: global 2-norm of the direction before clipping, at the latest step (``None``: no clipping)
+        self.last_direction_norm: Tensor | None = None
         super().__init__(params, defaults)
 
     # -- hyperparameters ---------------------------------------------------------------------------------
@@ -244,6 +255,8 @@ class RelaxationOptimizer(Optimizer):
                 check_cap(f"{name}_max", group.get(f"{name}_max"), name, group[name])
         if group["foreach"] is not None:
             check_bool("foreach", group["foreach"])
+        if group.get("max_direction_norm") is not None:
+            check_positive("max_direction_norm", group["max_direction_norm"])
         check_int("outer_steps", group["outer_steps"], minimum=0)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -255,6 +268,12 @@ class RelaxationOptimizer(Optimizer):
             raise ValueError(
                 f"L must be the same in every parameter group (one closure call evaluates all of them), "
                 f"got {sorted(Ls)}"
+            )
+        clips = {g.get("max_direction_norm") for g in self.param_groups} | {probe.get("max_direction_norm")}
+        if len(clips) > 1:
+            raise ValueError(
+                "max_direction_norm must be the same in every parameter group (the direction is clipped by "
+                f"one norm over all of them), got {sorted(clips, key=repr)}"
             )
         super().add_param_group(param_group)
 
@@ -346,6 +365,9 @@ class RelaxationOptimizer(Optimizer):
             raise
         for c, h in zip(self._couplings, handles):
             directions = c.apply(self, parts, directions, h)
+        max_norm = self.param_groups[0].get("max_direction_norm")
+        if max_norm is not None:
+            self.last_direction_norm = self._clip(parts, directions, max_norm)
         for pt, dirs in zip(parts, directions):
             self._outer_update(pt, dirs)
         for c, h in zip(self._couplings, handles):
@@ -385,6 +407,13 @@ class RelaxationOptimizer(Optimizer):
         holds its anchor value x again (the base class restores it if a call raises).
         """
         return [list(pt.grads) for pt in parts]
+
+    def _clip(self, parts: list[Participants], directions: list[list[Tensor]], max_norm: float) -> Tensor:
+        """The clip stage: every group's direction scaled in place by one factor (see :mod:`.clipping`)."""
+        flat = [d for dirs in directions for d in dirs]
+        used = [pt for pt in parts if pt.params]
+        fast = bool(used) and all(self._use_foreach(pt.group, pt.params) for pt in used)
+        return (clipping.clip_foreach if fast else clipping.clip_single)(flat, max_norm)
 
     # -- outer update: torch.optim.SGD's, with the relaxed direction in place of the gradient ------------
     def _outer_update(self, pt: Participants, directions: list[Tensor]) -> None:
@@ -481,6 +510,12 @@ class RelaxationOptimizer(Optimizer):
         Ls = {g.get("L", self.hyperparameters.get("L")) for g in state_dict["param_groups"]}
         if len(Ls) > 1:
             raise ValueError(f"state_dict has different L in its parameter groups: {sorted(Ls)}")
+        clips = {g.get("max_direction_norm") for g in state_dict["param_groups"]}
+        if len(clips) > 1:
+            raise ValueError(
+                "state_dict has different max_direction_norm in its parameter groups: "
+                f"{sorted(clips, key=repr)}"
+            )
         super().load_state_dict(state_dict)
         if meta is not None:
             self._diagnostics = {**copy.deepcopy(self._diagnostic_defaults), **meta.get("diagnostics", {})}
@@ -514,6 +549,7 @@ class RelaxationOptimizer(Optimizer):
             self._diagnostics.setdefault(k, copy.deepcopy(v))
         self.__dict__.setdefault("_couplings", [])
         self.__dict__.setdefault("in_inner_loop", False)
+        self.__dict__.setdefault("last_direction_norm", None)
         if "_rng" not in self.__dict__:
             self._rng = NoiseRNG()
         if rng_state is not None:

@@ -14,7 +14,9 @@ hand-written closure gets wrong:
   ``calls_per_step`` (L + 1), ``steps_per_epoch`` (``len(batches) // (L + 1)``: the outer steps that use
   one pass over the data), ``data_epochs`` (passes over the data so far) and ``effective_epochs``
   (the paper's unit, outer steps × max(L, 1) / len(batches)).
-* **hooks**: ``clip_grad_norm`` clips each call's minibatch gradient (on the optimizer's parameters);
+* **hooks**: ``clip_grad_norm`` clips each call's minibatch gradient (on the optimizer's parameters; to
+  clip once per outer step, the relaxed direction, give the optimizer ``max_direction_norm`` instead — see
+  :mod:`deeprelax.optim.clipping`);
   ``autocast`` (a dtype such as ``torch.bfloat16``) runs the forward pass under :class:`torch.autocast`;
   ``scaler`` (a :class:`torch.amp.GradScaler`) backpropagates the scaled loss — the optimizer must then
   unscale each call's gradients itself (the clip threshold is scaled with it); ``forward`` replaces the

@@ -36,6 +36,9 @@ class ElasticSGD(RelaxationOptimizer):
         center: ``"mean"`` (x̄ = the replicas' mean, every step: Parle's form) or ``"easgd"`` (EASGD's own
             centre variable x̃, moved every ``period`` steps with ``moving_rate`` α; see
             :class:`~deeprelax.optim.elastic.CenterCoupling`; ρ is then unused).
+        max_direction_norm: clip this replica's direction ∇f + ρ_t (x − x̄) to this global 2-norm once per
+            step (``None``: off; with ρ = 0 it is ``clip_grad_norm_`` + SGD; see
+            :mod:`deeprelax.optim.clipping`).
         foreach: use the ``torch._foreach`` fast path (default: on accelerators only).
         process_group: the replicas' process group (default: the default group; none initialised: one
             process, x̄ = x).
@@ -56,6 +59,7 @@ class ElasticSGD(RelaxationOptimizer):
         rho: float = 1.0,
         rho_max: float | None = 10.0,
         scoping: float = 0.0,
+        max_direction_norm: float | None = None,
         foreach: bool | None = None,
         center: str = "mean",
         moving_rate: float = 0.1,

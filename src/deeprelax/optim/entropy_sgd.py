@@ -53,6 +53,8 @@ class EntropySGD(LangevinRelaxation):
             ``"step"`` (on the whole inner step, the ``hamilton-jacobi`` code's convention).
         divergence_factor: warn when the inner iterate ends farther than ``divergence_factor·L`` times its
             first step from the anchor.
+        max_direction_norm: clip the outer direction x − μ_L to this global 2-norm once per step
+            (``None``: off; see :mod:`deeprelax.optim.clipping`).
         foreach: use the ``torch._foreach`` fast path (default: on accelerators only).
         seed: seed of the optimizer's own noise generator (default: drawn from the global RNG on first use).
     """
@@ -77,6 +79,7 @@ class EntropySGD(LangevinRelaxation):
         inner_nesterov: bool = False,
         inner_momentum_on: str = "gradient",
         divergence_factor: float = 10.0,
+        max_direction_norm: float | None = None,
         foreach: bool | None = None,
         seed: int | None = None,
     ) -> None:

@@ -46,6 +46,7 @@ class Heat(LangevinRelaxation):
         inner_nesterov: bool = False,
         inner_momentum_on: str = "gradient",
         divergence_factor: float = 10.0,
+        max_direction_norm: float | None = None,
         foreach: bool | None = None,
         seed: int | None = None,
     ) -> None:

@@ -92,6 +92,8 @@ class HJ(RelaxationOptimizer):
         damping: δ in p ← δ p + (1 − δ) ∇f(x − p/γ).
         divergence_factor: warn when the residual grows by more than this factor (> 1) within one step,
             persistently.
+        max_direction_norm: clip the outer direction p_L (weight decay included) to this global 2-norm
+            once per step (``None``: off; see :mod:`deeprelax.optim.clipping`).
         foreach: use the ``torch._foreach`` fast path (default: on accelerators only).
 
     After each step, ``last_residuals`` holds (first, last) fixed-point residual norms of the step and
@@ -122,6 +124,7 @@ class HJ(RelaxationOptimizer):
         gamma_max: float | None = None,
         damping: float = 0.75,
         divergence_factor: float = 10.0,
+        max_direction_norm: float | None = None,
         foreach: bool | None = None,
     ) -> None:
         hp = {k: v for k, v in locals().items() if k in HJ.hyperparameters}

@@ -37,6 +37,8 @@ class Parle(LangevinRelaxation):
         rho: elastic coupling ρ₀; rho_max: cap of the scoped ρ_t.
         reference: ``"anchors"`` (x̄ = mean of the replicas' x_b, communicated while the inner loop runs)
             or ``"means"`` (mean of their μ_b, as ``distributed-ensembles``).
+        max_direction_norm: clip this replica's direction (x − μ_L) + ρ_t (x − x̄) to this global 2-norm
+            once per step (``None``: off; see :mod:`deeprelax.optim.clipping`).
         process_group: the replicas' process group (default group; none initialised: one process).
         seed: seed of the noise generator; each replica draws its own stream from (seed, rank).
     """
@@ -66,6 +68,7 @@ class Parle(LangevinRelaxation):
         inner_momentum_on: str = "step",
         divergence_factor: float = 10.0,
         reference: str = "anchors",
+        max_direction_norm: float | None = None,
         foreach: bool | None = None,
         seed: int | None = None,
         process_group: Any = None,
