@@ -5,6 +5,7 @@ import math
 import warnings
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,7 +37,7 @@ def configs(draw):
     return name, kwargs
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(configs())
 def test_constructors_raise_only_documented_errors_and_built_optimizers_step(config):
     name, kwargs = config
@@ -65,3 +66,37 @@ def test_constructors_raise_only_documented_errors_and_built_optimizers_step(con
         fresh = REGISTRY[name].factory([w], **kwargs)
         fresh.load_state_dict(sd)  # what it wrote, it reads back
     assert all(math.isfinite(v) or math.isnan(v) for v in w.detach().tolist())
+
+
+def test_a_numpy_or_torch_integer_seed_is_the_same_seed():
+    """Found by the fuzz above: ``seed=np.int64(0)`` overflowed in the seed mixing (a numpy scalar)."""
+    runs = []
+    for seed in (0, np.int64(0), torch.tensor(0).item(), np.uint8(0)):
+        w = torch.nn.Parameter(torch.tensor([0.5, -0.3], dtype=torch.float64))
+        opt = REGISTRY["entropy-sgd"].factory([w], L=2, noise=1e-2, seed=seed)
+
+        def closure(w=w):
+            loss = ((w**2 - 1) ** 2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        runs.append(w.detach().clone())
+    for r in runs[1:]:
+        assert torch.equal(r, runs[0])
+
+
+def test_hj_whose_fixed_point_overflows_raises_and_keeps_the_anchor():
+    """Found by the fuzz above: γ = 4.7e-45 (a proximal time 1/γ of 2e44) moved the weights to inf."""
+    w = torch.nn.Parameter(torch.tensor([0.5, -0.3], dtype=torch.float64))
+    opt = REGISTRY["hj"].factory([w], L=2, gamma=4.7e-45)
+
+    def closure():
+        loss = ((w**2 - 1) ** 2).sum()
+        loss.backward()
+        return loss
+
+    with pytest.raises(DivergenceError, match="non-finite"):
+        opt.step(closure)
+    assert w.detach().tolist() == [0.5, -0.3]
+    assert opt.param_groups[0]["outer_steps"] == 0

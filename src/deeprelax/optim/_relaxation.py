@@ -223,6 +223,7 @@ class RelaxationOptimizer(Optimizer):
             raise TypeError(f"params must be an iterable of Tensors or dicts, got {params!r}")
         if seed is not None:
             check_int("seed", seed, minimum=0)
+            seed = int(seed)  # a numpy / torch integer would overflow in the seed mixing
         defaults = dict(defaults, outer_steps=0)
         self._validate_group(dict(defaults))  # hyperparameters first, with their own names in the message
         self.in_inner_loop = False

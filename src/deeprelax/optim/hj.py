@@ -38,7 +38,13 @@ import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from deeprelax.optim._relaxation import Closure, Participants, RelaxationOptimizer, _AmpScaling
+from deeprelax.optim._relaxation import (
+    Closure,
+    DivergenceError,
+    Participants,
+    RelaxationOptimizer,
+    _AmpScaling,
+)
 from deeprelax.optim._validation import check_at_least, check_positive, check_unit_interval
 from deeprelax.optim.scoping import scoped
 
@@ -197,6 +203,14 @@ class HJ(RelaxationOptimizer):
         """
         first, last = (math.sqrt(float(r)) for r in (residual_sq[0], residual_sq[-1]))
         self._diagnostics["last_residuals"] = (first, last)
+        if not (math.isfinite(first) and math.isfinite(last)):  # p_k is inf/NaN: no step can be taken
+            t = self.param_groups[0]["outer_steps"]
+            raise DivergenceError(
+                f"HJ: the fixed-point iteration p = ∇f(x − p/γ) produced non-finite values at outer step {t} "
+                f"(a NaN/inf loss or gradient, or a proximal time 1/γ so long that x − p/γ overflows; "
+                f"γ = {self.gammas}); the parameters were restored to the anchor. Increase gamma, lower lr, "
+                f"or check the data."
+            )
         if L < 2 or not math.isfinite(last):
             growth = 0.0 if math.isfinite(last) else math.inf
         elif first == 0.0:
