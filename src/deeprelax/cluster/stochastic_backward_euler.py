@@ -37,8 +37,18 @@ For a fixed assignment the fixed point has the closed form
 (:math:`\alpha = 0`) converges to it geometrically when :math:`\gamma p_i < 1` for all :math:`i`.
 
 Since :math:`z^0 = x^k`, :math:`z^L = \alpha^L x^k + (1-\alpha)\sum_{l=1}^{L}\alpha^{L-l} y^l`: with
-:math:`\alpha = 0.5, L = 3` (the defaults) the new centres keep :math:`\alpha^L = 0.125` of the old ones, a
+:math:`\alpha = 0.5, L = 2` (the defaults) the new centres keep :math:`\alpha^L = 0.25` of the old ones, a
 damped outer step towards the average of the fixed-point iterates.
+
+**Preconditioned settling.** After the :math:`T` exploration steps every centre gets its own step
+:math:`\gamma_i = \tau/\hat p_i` (:math:`\hat p_i` its share of the inner mini-batch, :math:`\tau` =
+``settle_slope`` = 0.5): the implicit step in the metric of the Hessian :math:`\mathrm{diag}(p_i)` of
+:math:`f` for a fixed assignment, so every centre's fixed-point map has slope :math:`-\tau`, whatever its
+mass (no centre is unstable while settling, light centres settle as fast as heavy ones).
+
+**Seeding.** ``init="k-means++"`` runs greedy k-means++ ``n_seedings`` (3) times on a subsample of
+:math:`\max(3B, 3K)` rows and starts from the seeding with the lowest energy on those rows
+(``MiniBatchKMeans``'s ``n_init`` rule).
 
 **Empty centres.** A centre that receives no point in any of the :math:`L` mini-batches of a step has zero
 gradient, so :math:`y_i^{l} = x_i^k` and it could never move again. Such a centre is re-seeded at a uniformly
