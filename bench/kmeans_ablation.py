@@ -47,8 +47,8 @@ def main() -> None:
         "  no averaging (alpha=0)": dict(init="random", **{**strong, "averaging": 0.0}),
         "  no scoping (gamma = 0.35 K)": dict(init="random", **{**strong, "step_size": 0.35 * K}),
         "  no polish": dict(init="random", n_polish=0, **strong),
-        "round-2 defaults (k-means++)": {},
-        "round-2 schedule, random init": dict(init="random"),
+        "defaults (k-means++)": {},
+        "default schedule, random init": dict(init="random"),
     }
     f_star = bench.certified_energy
     print(f"dataset {args.dataset}, batch {args.batch_size}, {args.trials} trials, f* = {f_star:.6f}")

@@ -107,6 +107,8 @@ def esgd(c: dict, K: int, B: int, seed: int) -> ESGDKMeans:
         n_inner=c["L"],
         averaging=c["a"],
         max_no_improvement=c["W"],
+        n_seedings=1,  # the round-2 candidates: one seeding, settling at gamma_T (see kmeans_attribution.py)
+        settle_slope=None,
         random_state=seed,
     )
 

@@ -127,14 +127,93 @@ def test_partial_fit_streams_to_the_certified_minimum(blobs):
     est = ESGDKMeans(8, init="k-means++", batch_size=100, random_state=0)
     for _ in range(120):
         est.partial_fit(data.X[rng.choice(len(data.X), 200, replace=False)])
-    assert est.n_iter_ == 120 and est.n_steps_ == 120 * est.n_inner
-    # no polish step in streaming: the centres carry mini-batch noise; the partition is the optimal one
-    assert kmeans_energy(data.X, est.cluster_centers_) <= cert.energy * (1 + 2e-2)
+    # the stopping rule ended the steps; the streaming polish (Lloyd step on the chunks since) removed the
+    # mini-batch noise: the certified minimum to 1e-3, and the optimal partition
+    assert est.converged_ and est.n_iter_ < 120 and est.n_steps_ == est.n_iter_ * est.n_inner
+    assert kmeans_energy(data.X, est.cluster_centers_) <= cert.energy * (1 + 1e-3)
     same = np.unique(np.stack([est.predict(data.X), data.labels]), axis=1).shape[1] == 8
     assert same
     assert est.labels_.shape == (200,)
     with pytest.raises(ValueError, match="features"):
         est.partial_fit(np.zeros((10, 3)))
+
+
+def _stream_until_converged(est, X, rng, chunk=200, max_calls=200):
+    """partial_fit on random chunks until ``converged_``; returns the chunk that stopped the run and the
+    number of calls."""
+    for call in range(1, max_calls + 1):
+        C = X[rng.choice(len(X), chunk, replace=False)]
+        est.partial_fit(C)
+        if est.converged_:
+            return C, call
+    raise AssertionError("partial_fit did not converge")
+
+
+def test_partial_fit_stopping_rule_as_documented(blobs):
+    from deeprelax.cluster.stochastic_backward_euler import _no_improvement
+
+    data, _ = blobs
+    est = ESGDKMeans(8, batch_size=100, random_state=1)
+    _, calls = _stream_until_converged(est, data.X, np.random.default_rng(1))
+    T, W = est.schedule_.n_explore, est.max_no_improvement
+    path = list(est.energy_path_)
+    # one chunk energy per call after the T exploration calls; no step on the call that stopped the run
+    assert len(path) == calls - T and est.n_iter_ == calls - 1 and calls > T + W
+    # the rule fired on this call and not before: best of the last W not better than the best before them
+    # by more than the standard deviation of those W values
+    assert min(path[-W:]) > min(path[:-W]) - np.std(path[-W:])
+    assert not any(_no_improvement(path[:j], W) for j in range(1, len(path)))
+    # the chunk energy is the energy of the current centres on that chunk (original units)
+    n_iter = est.n_iter_
+    est.partial_fit(data.X[:300])
+    assert est.n_iter_ == n_iter  # no more steps
+    assert est.energy_path_[-1] == pytest.approx(path[-1])  # nothing appended after convergence
+
+
+def test_partial_fit_polish_is_the_lloyd_step_on_the_streamed_data(blobs):
+    data, _ = blobs
+    rng = np.random.default_rng(2)
+    est = ESGDKMeans(8, batch_size=100, random_state=2)
+    C0, _ = _stream_until_converged(est, data.X, rng)
+    x_star = est._shift + est._scale * est._x  # the frozen iterate, original units
+    w = rng.uniform(0.5, 2.0, 400)
+    chunks = [(data.X[:400], w), (data.X[400:], None)]
+    for C, cw in chunks:
+        est.partial_fit(C, sample_weight=cw)
+    np.testing.assert_allclose(est._shift + est._scale * est._x, x_star, rtol=0, atol=0)  # frozen
+    # oracle: weighted mean of all points streamed since convergence, by nearest frozen centre
+    Y = np.concatenate([C0, data.X])
+    wy = np.concatenate([np.ones(len(C0)), w, np.ones(len(data.X) - 400)])
+    lab = np.argmin(((Y[:, None, :] - x_star[None]) ** 2).sum(-1), axis=1)
+    expect = x_star.copy()
+    for i in range(8):
+        if np.any(lab == i):
+            expect[i] = (wy[lab == i, None] * Y[lab == i]).sum(0) / wy[lab == i].sum()
+    np.testing.assert_allclose(est.cluster_centers_, expect, rtol=1e-10, atol=1e-10)
+    assert kmeans_energy(data.X, est.cluster_centers_) <= kmeans_energy(data.X, x_star)
+    # n_polish=0: the centres stay at the frozen iterate
+    raw = ESGDKMeans(8, batch_size=100, random_state=2, n_polish=0)
+    _stream_until_converged(raw, data.X, np.random.default_rng(2))
+    raw.partial_fit(data.X)
+    np.testing.assert_array_equal(raw.cluster_centers_, raw._shift + raw._scale * raw._x)
+    # max_no_improvement=None: never stops
+    never = ESGDKMeans(8, batch_size=100, random_state=2, max_no_improvement=None)
+    for _ in range(60):
+        never.partial_fit(data.X[rng.choice(len(data.X), 200, replace=False)])
+    assert not never.converged_ and never.n_iter_ == 60
+
+
+def test_partial_fit_after_fit_starts_a_new_stream_from_the_fitted_centres(blobs):
+    data, _ = blobs
+    est = ESGDKMeans(8, batch_size=100, random_state=0).fit(data.X)
+    assert not hasattr(est, "converged_")
+    n_iter, centres = est.n_iter_, est.cluster_centers_.copy()
+    est.partial_fit(data.X[:200])
+    assert est.converged_ is False and est.n_iter_ == n_iter + 1 and len(est.energy_path_) == 1
+    d2 = ((data.X[:200, None] - centres[None]) ** 2).sum(-1).min(1)
+    assert est.energy_path_[0] == pytest.approx(d2.mean() / 2, rel=1e-9)  # scored before the step
+    est.fit(data.X)
+    assert not hasattr(est, "converged_")
 
 
 def test_partial_fit_first_chunk_needs_n_clusters_rows():
@@ -200,6 +279,7 @@ def test_tuning_knobs_are_off_by_default_and_do_what_they_say(monkeypatch):
     from deeprelax.cluster import stochastic_backward_euler as sbe
 
     assert sbe.MASS_START is None and sbe.MASS_END is None and sbe.SPREAD_STEPS is False
+    assert sbe.SLOPES_EXPLORE == (0.0, np.inf) and sbe.INNER_POINTS is None
     rng = np.random.default_rng(0)
     X = np.concatenate([rng.normal(0.0, 1.0, (900, 1)), rng.normal(10.0, 1.0, (100, 1))])
     init = np.array([[0.0], [10.0]])
@@ -220,3 +300,57 @@ def test_tuning_knobs_are_off_by_default_and_do_what_they_say(monkeypatch):
         tau = 0.8 * sq[lab == i].mean() / sq.mean()
         assert y_new[i, 0] == pytest.approx(x[i, 0] - tau * (y[i, 0] - X[lab == i, 0].mean()), rel=1e-10)
         assert counts[i] == np.sum(lab == i)
+
+
+def _two_clusters():
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0.0, 1.0, (900, 2)), rng.normal(6.0, 1.0, (100, 2))])
+    return X, np.array([[1.0, 0.5], [5.0, 5.5]])
+
+
+def test_per_centre_slopes_clip_gamma_p_and_settle_slope_is_the_preconditioned_step():
+    from deeprelax.cluster import stochastic_backward_euler as sbe
+
+    X, x0 = _two_clusters()
+    lab = np.argmin(((X[:, None] - x0[None]) ** 2).sum(-1), axis=1)
+    p = np.bincount(lab, minlength=2) / len(X)
+    c = np.stack([X[lab == i].mean(0) for i in range(2)])
+    X_aug = sbe._augment(X)
+    rng = np.random.default_rng(0)
+    for gamma, (lo, hi) in [(2.0, (0.0, np.inf)), (2.0, (0.0, 1.0)), (2.0, (0.5, 0.5)), (0.3, (0.4, 2.0))]:
+        y, _ = sbe._backward_euler_step(X_aug, x0, gamma, 1, 0.0, None, rng, slopes=(lo, hi))
+        s = np.clip(gamma * p, lo, hi)  # the slope gamma_i p_i of every centre, bounded
+        np.testing.assert_allclose(y, x0 - s[:, None] * (x0 - c), rtol=1e-12, atol=1e-12)
+    # the estimator's settling phase uses slope settle_slope for every centre, whatever its mass p_i
+    kw = dict(init=x0, batch_size=None, n_explore=0, max_iter=1, n_inner=1, averaging=0.0, n_polish=0)
+    kw.update(max_no_improvement=None, random_state=0)
+    for tau in (0.5, 0.8):
+        est = ESGDKMeans(2, settle_slope=tau, **kw).fit(X)
+        np.testing.assert_allclose(est.cluster_centers_, x0 - tau * (x0 - c), rtol=1e-9, atol=1e-9)
+    plain = ESGDKMeans(2, settle_slope=None, final_step_size=0.7, **kw).fit(X)
+    s = 0.7 * p
+    np.testing.assert_allclose(plain.cluster_centers_, x0 - s[:, None] * (x0 - c), rtol=1e-9, atol=1e-9)
+
+
+def test_k_means_plus_plus_seedings_keep_the_lowest_seeding_energy():
+    from sklearn.utils import check_random_state
+
+    from deeprelax.cluster import stochastic_backward_euler as sbe
+
+    X, _ = _two_clusters()
+    X = np.concatenate([X, X + 20.0, X - 20.0])  # 3000 rows, seeding subsample of 3 * 100
+    est = ESGDKMeans(4, batch_size=100, n_seedings=4, random_state=0)
+    shift, scale = sbe._standardization(X, None)
+    Xs = (X - shift) / scale
+    got = est._initial_centers(X, Xs, None, check_random_state(0), shift, scale)
+    rs = check_random_state(0)
+    sub = rs.choice(len(X), size=300, replace=False)
+    S = Xs[sub]
+    seeds = [sbe._kmeans_plusplus(S, 4, rs) for _ in range(4)]
+    for centres, energy in seeds:  # the energy returned is that of the centres on the seeding rows
+        d2 = ((S[:, None] - centres[None]) ** 2).sum(-1).min(1)
+        assert energy == pytest.approx(d2.mean() / 2, rel=1e-10)
+        assert all(np.any(np.all(S == c, axis=1)) for c in centres)  # centres are seeding rows
+    best = min(seeds, key=lambda t: t[1])[0]
+    np.testing.assert_array_equal(got, best)
+    assert len({e for _, e in seeds}) > 1  # the draws differ, so the choice is not vacuous

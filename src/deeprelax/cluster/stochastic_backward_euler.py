@@ -37,8 +37,18 @@ For a fixed assignment the fixed point has the closed form
 (:math:`\alpha = 0`) converges to it geometrically when :math:`\gamma p_i < 1` for all :math:`i`.
 
 Since :math:`z^0 = x^k`, :math:`z^L = \alpha^L x^k + (1-\alpha)\sum_{l=1}^{L}\alpha^{L-l} y^l`: with
-:math:`\alpha = 0.5, L = 3` (the defaults) the new centres keep :math:`\alpha^L = 0.125` of the old ones, a
+:math:`\alpha = 0.5, L = 2` (the defaults) the new centres keep :math:`\alpha^L = 0.25` of the old ones, a
 damped outer step towards the average of the fixed-point iterates.
+
+**Preconditioned settling.** After the :math:`T` exploration steps every centre gets its own step
+:math:`\gamma_i = \tau/\hat p_i` (:math:`\hat p_i` its share of the inner mini-batch, :math:`\tau` =
+``settle_slope`` = 0.5): the implicit step in the metric of the Hessian :math:`\mathrm{diag}(p_i)` of
+:math:`f` for a fixed assignment, so every centre's fixed-point map has slope :math:`-\tau`, whatever its
+mass (no centre is unstable while settling, light centres settle as fast as heavy ones).
+
+**Seeding.** ``init="k-means++"`` runs greedy k-means++ ``n_seedings`` (3) times on a subsample of
+:math:`\max(3B, 3K)` rows and starts from the seeding with the lowest energy on those rows
+(``MiniBatchKMeans``'s ``n_init`` rule).
 
 **Empty centres.** A centre that receives no point in any of the :math:`L` mini-batches of a step has zero
 gradient, so :math:`y_i^{l} = x_i^k` and it could never move again. Such a centre is re-seeded at a uniformly
@@ -78,7 +88,6 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.cluster import kmeans_plusplus
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -99,8 +108,10 @@ __all__ = [
 START_RATIO = 1.0  # gamma_0 p = 1 for a balanced centre (p = 1/K): centres above their fair share unstable
 END_RATIO = 0.35  # gamma_T p = 0.35: every centre holding less than 2.9/K of the data is stable
 N_EXPLORE = 15  # outer steps of the geometric decay gamma_0 -> gamma_T
-N_INNER = 3
+N_INNER = 2
 AVERAGING = 0.5
+SETTLE_SLOPE = 0.5  # settling: gamma_i p_i = 0.5 for every centre (preconditioned step, see Schedule)
+N_SEEDINGS = 3  # k-means++ seedings per run, the lowest seeding energy kept (MiniBatchKMeans's n_init rule)
 PATIENCE = 5  # max_no_improvement
 REFINE_STEPS = 100  # cap on the settling phase (the stopping rule usually ends it far earlier)
 #: Optional cap by the heaviest initial centre (gamma_0 <= MASS_START / p_max, gamma_T <= MASS_END / p_max);
@@ -119,6 +130,8 @@ class Schedule:
     n_inner: int  # L
     averaging: float  # alpha
     max_iter: int
+    #: settling phase (k > T): per-centre steps gamma_i = settle_slope / p_i (None: gamma_T for all centres)
+    settle_slope: float | None = None
 
     @property
     def scoping(self) -> float:
@@ -147,8 +160,9 @@ def default_step_size(n_clusters: int) -> float:
 
 
 def default_schedule(n_clusters: int) -> Schedule:
-    r"""The ``"auto"`` schedule: :math:`\gamma_0 = K`, :math:`\gamma_T = 0.35K`, :math:`T = 15`, ``L = 3``,
-    :math:`\alpha = 0.5`, at most :math:`T + 100` outer steps (the stopping rule usually ends far earlier).
+    r"""The ``"auto"`` schedule: :math:`\gamma_0 = K`, :math:`\gamma_T = 0.35K`, :math:`T = 15`, ``L = 2``,
+    :math:`\alpha = 0.5`, settling with the per-centre slope :math:`\gamma_i p_i = 0.5`, at most
+    :math:`T + 100` outer steps (the stopping rule usually ends far earlier).
 
     Only dimensionless quantities enter: :math:`\gamma p_i` with :math:`p_i \approx 1/K` is the slope of
     the fixed-point map (unstable above 1), so :math:`\gamma \propto K` keeps the same dynamics for any
@@ -164,13 +178,15 @@ def default_schedule(n_clusters: int) -> Schedule:
         n_inner=N_INNER,
         averaging=AVERAGING,
         max_iter=N_EXPLORE + REFINE_STEPS,
+        settle_slope=SETTLE_SLOPE,
     )
 
 
 def strong_exploration(n_clusters: int) -> dict[str, Any]:
     r"""The round-1 schedule as ``ESGDKMeans`` keyword arguments: :math:`\gamma_k = 2.5K \cdot 1.02^{-(k-1)}`
     for ``k = 1 .. 100`` (:math:`2.5K \to 0.35K` in :math:`T = 99` steps), ``L = 5``, :math:`\alpha = 0.9`;
-    then, unlike round 1, the settling phase with patience 10 and the polish step.
+    then, unlike round 1, the settling phase (at :math:`\gamma_T`, as in round 1: ``settle_slope=None``)
+    with patience 10 and the polish step; one seeding per run (``n_seedings=1``).
 
     Every balanced centre is unstable at first (:math:`\gamma_0 p = 2.5`), so it escapes bad (e.g. random)
     initialisations on data with clusters of similar size; it also ejects the centres of large clusters, so
@@ -184,6 +200,8 @@ def strong_exploration(n_clusters: int) -> dict[str, Any]:
         n_inner=5,
         averaging=0.9,
         max_no_improvement=10,
+        settle_slope=None,
+        n_seedings=1,
     )
 
 
@@ -227,8 +245,54 @@ def _minibatch_gradient(
 #: k-means++ seeding runs on a random subsample of max(INIT_SIZE * batch_size, 3K) rows (None: all rows).
 INIT_SIZE: int | None = 3
 
+
+def _kmeans_plusplus(
+    S: NDArray[np.float64],
+    n_clusters: int,
+    rs: np.random.RandomState,
+    w: NDArray[np.float64] | None = None,
+) -> tuple[NDArray[np.float64], float]:
+    r"""Greedy k-means++ seeding (D² sampling with :math:`2 + \lfloor\ln K\rfloor` local trials per
+    centre, the candidate lowering the potential most kept: scikit-learn's ``kmeans_plusplus`` rule).
+
+    Returns ``(centres, energy)``: the seeded centres and their (weighted) energy
+    :math:`\frac{1}{2W}\sum_j w_j \min_i|s_j - x_i|^2` on ``S``, which the seeding computes anyway.
+    """
+    n, d = S.shape
+    trials = 2 + int(np.log(n_clusters))
+    sq = np.einsum("ij,ij->i", S, S)
+    if w is None:
+        first = int(rs.randint(n))
+    else:
+        first = min(int(np.searchsorted(np.cumsum(w), rs.uniform() * w.sum(), side="right")), n - 1)
+    centers = np.empty((n_clusters, d))
+    centers[0] = S[first]
+    closest = np.maximum(sq - 2.0 * (S @ S[first]) + sq[first], 0.0)
+    wc = closest if w is None else closest * w
+    pot = float(wc.sum())
+    for c in range(1, n_clusters):
+        r = rs.uniform(size=trials) * pot
+        cand = np.minimum(np.searchsorted(np.cumsum(wc), r, side="right"), n - 1)
+        D = np.maximum(sq[cand, None] - 2.0 * (S[cand] @ S.T) + sq[None, :], 0.0)
+        np.minimum(D, closest[None, :], out=D)
+        pots = D.sum(axis=1) if w is None else D @ w
+        b = int(np.argmin(pots))
+        closest = D[b]
+        wc = closest if w is None else closest * w
+        pot = float(pots[b])
+        centers[c] = S[cand[b]]
+    W = float(n if w is None else w.sum())
+    return centers, pot / (2.0 * W)
+
+
 #: Experimental (bench/kmeans_tune.py): per-centre steps by spread instead of mass (see _spread_iteration).
 SPREAD_STEPS = False
+#: Experimental (bench/kmeans_tune.py): per-centre slope bounds (lo, hi) of gamma_i p_i during the
+#: exploration; (0, inf) = off. Bounding the slope of heavy centres did not help (docs/kmeans.md).
+SLOPES_EXPLORE: tuple[float, float] = (0.0, np.inf)
+#: Experimental: L = clip(ceil(INNER_POINTS * K / batch_size), 2, 5) when set (points per balanced centre per
+#: outer step, i.e. L from the mini-batch noise K / (L B)); None = off (it lost on the training half).
+INNER_POINTS: float | None = None
 
 
 def _spread_iteration(
@@ -281,10 +345,14 @@ def _backward_euler_step(
     rng: np.random.Generator,
     sampler: _Sampler | None = None,
     weights: NDArray[np.float64] | None = None,
+    slopes: tuple[float, float] = (0.0, np.inf),
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """The step on the augmented data ``[X, 1]``; returns ``(z^L, counts summed over the batches)``.
+    r"""The step on the augmented data ``[X, 1]``; returns ``(z^L, counts summed over the batches)``.
 
-    ``batch_size=None``: the full (weighted, if ``weights``) data at every inner iteration.
+    ``batch_size=None``: the full (weighted, if ``weights``) data at every inner iteration. ``slopes =
+    (lo, hi)``: per-centre steps :math:`\gamma_i = \mathrm{clip}(\gamma\hat p_i, lo, hi)/\hat p_i`
+    (:math:`\hat p_i` the centre's share of the inner batch), so that the slope :math:`\gamma_i\hat p_i`
+    of every centre lies in ``[lo, hi]``; ``(0, inf)`` is the plain step.
     """
     if batch_size is None:
         batches = None
@@ -295,6 +363,8 @@ def _backward_euler_step(
     y = x
     z = x
     total = np.zeros(len(x))
+    lo, hi = slopes
+    clip = lo > 0 or hi < np.inf
     for l in range(n_inner):
         if SPREAD_STEPS and batches is not None:
             y, counts = _spread_iteration(batches[l], y, x, step_size / len(x))
@@ -305,7 +375,14 @@ def _backward_euler_step(
             grad, counts = _minibatch_gradient(X_aug, y, weights)
         else:
             grad, counts = _minibatch_gradient(batches[l], y)
-        y = x - step_size * grad  # y^{l+1} = x^k - γ ∇f_I(y^l)
+        if clip:
+            p = counts / max(float(counts.sum()), 1e-300)
+            g = np.full(len(x), step_size)
+            nz = p > 0
+            g[nz] = np.clip(step_size * p[nz], lo, hi) / p[nz]
+            y = x - g[:, None] * grad
+        else:
+            y = x - step_size * grad  # y^{l+1} = x^k - γ ∇f_I(y^l)
         z = averaging * z + (1.0 - averaging) * y  # z^{l+1} = α z^l + (1 - α) y^{l+1}
         total += counts
     return z, total
@@ -421,6 +498,15 @@ def _polish(
     return x, labels, sq
 
 
+def _no_improvement(hist: list[float], W: int) -> bool:
+    """The stopping rule: the best of the last ``W`` energies does not beat the best before them by more
+    than the standard deviation of those ``W`` values (False while there are ``W`` values or fewer)."""
+    if len(hist) <= W:
+        return False
+    recent, before = np.asarray(hist[-W:]), np.asarray(hist[:-W])
+    return bool(recent.min() > before.min() - recent.std())
+
+
 def _weighted_energy(sq: NDArray[np.float64], w: NDArray[np.float64] | None) -> float:
     """:math:`f = \\frac{1}{2W}\\sum_j w_j d_j^2` from the squared distances ``sq``."""
     if w is None:
@@ -451,14 +537,22 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
     Parameters (scikit-learn names where scikit-learn has the same thing):
         n_clusters: :math:`K`.
         init: ``"random"`` (``K`` distinct data points, drawn with probabilities :math:`w_j/W`, as
-            ``KMeans(init="random")``), ``"k-means++"`` (:func:`sklearn.cluster.kmeans_plusplus` on a random
-            subsample of ``max(3 * batch_size, 3 * K)`` rows, as ``MiniBatchKMeans``), an array ``(K, d)``
-            or a callable ``init(X, n_clusters, random_state)``.
+            ``KMeans(init="random")``), ``"k-means++"`` (greedy k-means++, scikit-learn's rule, on a random
+            subsample of ``max(3 * batch_size, 3 * K)`` rows, as ``MiniBatchKMeans``; ``n_seedings`` of them,
+            the lowest energy on those rows kept), an array ``(K, d)`` or a callable
+            ``init(X, n_clusters, random_state)``.
+        n_seedings: k-means++ seedings per run (default 3); the one with the lowest energy on the seeding
+            rows starts the run (``MiniBatchKMeans``'s ``n_init`` rule: only the seeding is repeated).
         n_init: independent runs; the one with the lowest (weighted) energy on the training data is kept.
         max_iter: cap on the outer steps; ``"auto"``: :math:`T` + 100.
         batch_size: mini-batch size :math:`|I|`; ``None`` uses the full (weighted) data (deterministic).
         step_size: :math:`\gamma_0`; ``"auto"`` = :math:`K` (:func:`default_schedule`).
         final_step_size: :math:`\gamma_T`; ``"auto"`` = :math:`0.35K`.
+        settle_slope: after the exploration, per-centre steps :math:`\gamma_i = \tau/\hat p_i` with
+            :math:`\hat p_i` the centre's share of the inner mini-batch, so that every centre's fixed-point
+            map has the same slope :math:`-\tau` (default 0.5; the implicit step in the metric of the
+            Hessian :math:`\mathrm{diag}(p_i)`: light and heavy centres settle at the same rate, none is
+            unstable). ``None``: :math:`\gamma_T` for every centre (round 2).
         n_explore: :math:`T`, the outer steps of the geometric decay; ``"auto"`` = 15.
         n_inner: :math:`L`, fixed-point iterations per outer step.
         averaging: :math:`\alpha` (weight of the old average; ``0`` = no averaging).
@@ -487,10 +581,12 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         "n_clusters": [Interval(numbers.Integral, 1, None, closed="left")],
         "init": [StrOptions({"random", "k-means++"}), callable, "array-like"],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_seedings": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_iter": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "step_size": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="neither")],
         "final_step_size": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="neither")],
+        "settle_slope": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "n_explore": [StrOptions({"auto"}), Interval(numbers.Integral, 0, None, closed="left")],
         "n_inner": [Interval(numbers.Integral, 1, None, closed="left")],
         "averaging": [Interval(numbers.Real, 0, 1, closed="left")],
@@ -508,10 +604,12 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         *,
         init: str | ArrayLike = "k-means++",
         n_init: int = 1,
+        n_seedings: int = N_SEEDINGS,
         max_iter: int | str = "auto",
         batch_size: int | None = 1000,
         step_size: float | str = "auto",
         final_step_size: float | str = "auto",
+        settle_slope: float | None = SETTLE_SLOPE,
         n_explore: int | str = "auto",
         n_inner: int = N_INNER,
         averaging: float = AVERAGING,
@@ -525,10 +623,12 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
+        self.n_seedings = n_seedings
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.step_size = step_size
         self.final_step_size = final_step_size
+        self.settle_slope = settle_slope
         self.n_explore = n_explore
         self.n_inner = n_inner
         self.averaging = averaging
@@ -549,7 +649,11 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             gT = min(gT, g0)
         T = auto.n_explore if self.n_explore == "auto" else int(self.n_explore)
         max_iter = T + REFINE_STEPS if self.max_iter == "auto" else int(self.max_iter)
-        return Schedule(g0, gT, T, int(self.n_inner), float(self.averaging), max_iter)
+        L = int(self.n_inner)
+        if INNER_POINTS is not None and self.batch_size is not None:
+            L = int(np.clip(np.ceil(INNER_POINTS * self.n_clusters / self.batch_size), 2, 5))
+        slope = None if self.settle_slope is None else float(self.settle_slope)
+        return Schedule(g0, gT, T, L, float(self.averaging), max_iter, slope)
 
     def _check_weights(
         self, X: NDArray, sample_weight: ArrayLike | None
@@ -597,10 +701,17 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             if m < n:  # seed on a random subsample, as MiniBatchKMeans does (init_size = 3 * batch_size)
                 p = None if sw is None else sw / sw.sum()
                 sub = rs.choice(n, size=m, replace=False, p=p) if p is None else rs.choice(n, size=m, p=p)
-                centers, _ = kmeans_plusplus(Xs[sub], K, random_state=rs)
+                S, wS = Xs[sub], None
             else:
-                centers, _ = kmeans_plusplus(Xs, K, sample_weight=sw, random_state=rs)
-            return np.asarray(centers, dtype=np.float64)
+                S, wS = Xs, sw
+            best: tuple[float, NDArray[np.float64]] | None = None
+            for _ in range(self.n_seedings):  # the lowest seeding energy on the seeding rows is kept
+                c0, e = _kmeans_plusplus(S, K, rs, wS)
+                if best is None or e < best[0]:
+                    best = (e, c0)
+            if best is None:  # n_seedings >= 1 (parameter validation)
+                raise ValueError("n_seedings must be >= 1")
+            return best[1]
         centers = self.init(X, K, rs) if callable(self.init) else self.init
         centers = np.array(centers, dtype=np.float64)
         if centers.shape != (K, X.shape[1]):
@@ -625,9 +736,15 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         batch_size: int | None,
     ) -> NDArray[np.float64]:
         """One outer step with the divergence check and the re-seeding of empty centres."""
+        if k <= sched.n_explore:
+            slopes = SLOPES_EXPLORE
+        elif sched.settle_slope is not None:
+            slopes = (sched.settle_slope, sched.settle_slope)
+        else:
+            slopes = (0.0, np.inf)
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported just below
             x_new, counts = _backward_euler_step(
-                X_aug, x, gamma, sched.n_inner, sched.averaging, batch_size, rng, sampler, sw
+                X_aug, x, gamma, sched.n_inner, sched.averaging, batch_size, rng, sampler, sw, slopes
             )
         if not np.all(np.isfinite(x_new)):
             raise FloatingPointError(
@@ -701,11 +818,9 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             if self.verbose:
                 e = f" eval energy={hist[-1]:.6g} (standardised units)" if settling else ""
                 print(f"ESGDKMeans step {k}: gamma={gamma:.4g}{e}")
-            if W is not None and settling and len(hist) > W:
-                recent, before = np.asarray(hist[-W:]), np.asarray(hist[:-W])
-                if recent.min() > before.min() - recent.std():
-                    reason = f"no improvement beyond noise in {W} steps"
-                    break
+            if W is not None and settling and _no_improvement(hist, W):
+                reason = f"no improvement beyond noise in {W} steps"
+                break
             if shift <= tol_abs:
                 reason = f"centre shift {shift:.3g} <= tol"
                 break
@@ -764,6 +879,9 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             raise ValueError("n_init must be >= 1")
         _, x, n_iter, hist, sched, labels, sq = best
         self._x = x
+        self._stream: dict[str, Any] | None = None  # a later partial_fit starts a new stream from here
+        if hasattr(self, "converged_"):  # a streaming attribute of an earlier partial_fit
+            del self.converged_
         self._finish(X, x, labels, sq, sw_report)
         self.n_iter_ = n_iter
         self.n_steps_ = n_iter * sched.n_inner
@@ -774,12 +892,25 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X: ArrayLike, y: None = None, sample_weight: ArrayLike | None = None) -> ESGDKMeans:
-        """One outer step on the chunk ``X`` (streaming, as ``MiniBatchKMeans.partial_fit``).
+        r"""Update on the chunk ``X`` (streaming, as ``MiniBatchKMeans.partial_fit``).
 
-        The first call fixes the standardisation (mean and spread of the first chunk) and initialises the
-        centres on it; call ``k`` uses :math:`\\gamma_k` of the schedule (constant :math:`\\gamma_T` after
-        :math:`T` calls), its ``L`` inner mini-batches drawn from the chunk (the whole chunk when it is
-        smaller than ``batch_size``). ``labels_``, ``inertia_`` and ``energy_`` refer to the last chunk.
+        The first call fixes the standardisation (mean and spread of the first chunk) and seeds the centres
+        on it. Call ``k = n_iter_ + 1``, while ``converged_`` is False:
+
+        1. once ``k > T``, the energy of the current centres on the chunk is appended to ``energy_path_``
+           (the chunk has not been used yet, so this is an unbiased estimate of the energy: the streaming
+           counterpart of ``fit``'s fixed evaluation batch) and ``fit``'s stopping rule is applied to
+           these values; when it fires, ``converged_`` becomes True and no step is taken;
+        2. otherwise one outer step with :math:`\gamma_k` (constant after :math:`T` calls), its ``L`` inner
+           mini-batches drawn from the chunk (the whole chunk when it is smaller than ``batch_size``).
+
+        After convergence the iterate :math:`x^*` is frozen and every chunk (including the one that stopped
+        the run) feeds the **streaming polish** (``n_polish >= 1``): ``cluster_centers_`` is the (weighted)
+        mean of all the points streamed since convergence that are nearest to each :math:`x^*_i`, i.e.
+        ``fit``'s polish step :math:`x_i \leftarrow c_i(x^*)` on the data streamed so far (equal to it after
+        one pass over the data set; a centre that has received no point stays at :math:`x^*_i`).
+        With ``n_polish=0`` the centres stay at :math:`x^*`; with ``max_no_improvement=None`` the run
+        never stops. ``labels_``, ``inertia_`` and ``energy_`` refer to the last chunk.
         """
         first = not hasattr(self, "cluster_centers_")
         X = cast(np.ndarray, validate_data(self, X, dtype=[np.float64, np.float32], reset=first))
@@ -796,6 +927,9 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             self.schedule_ = self._schedule()
         elif not hasattr(self, "_rng"):  # partial_fit after fit: continue the same stream
             self._rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
+        if getattr(self, "_stream", None) is None:  # streaming state (reset by fit)
+            self._stream = dict(path=[], sums=None, counts=None)
+            self.converged_: bool = False
         Xs = (np.asarray(X, dtype=np.float64) - self._shift) / self._scale
         X_aug = _augment(Xs)
         if first:
@@ -803,13 +937,43 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             if MASS_START is not None and (self.step_size == "auto" or self.final_step_size == "auto"):
                 self.schedule_ = self._mass_capped(self.schedule_, Xs, sw, self._x)
         sched = self.schedule_
+        st = cast(dict[str, Any], self._stream)
         k = self.n_iter_ + 1
-        batch = None if self.batch_size is None or self.batch_size >= n else self.batch_size
-        self._x = self._step(X_aug, self._x, sched.gamma(k), k, sched, self._rng, _Sampler(n, sw), sw, batch)
-        self.n_iter_ = k
-        self.n_steps_ += sched.n_inner
-        self._finish(X, self._x, *_labels_sq(Xs, self._x), sw_report)
-        if self.verbose:
+        W = self.max_no_improvement
+        if not self.converged_ and k > sched.n_explore:
+            st["path"].append(_weighted_energy(_labels_sq(Xs, self._x)[1], sw))
+            if W is not None and _no_improvement(st["path"], W):
+                self.converged_ = True
+                if self.verbose:
+                    print(
+                        f"ESGDKMeans partial_fit converged after {self.n_iter_} steps: no improvement "
+                        f"beyond noise in {W} chunks; streaming polish from now on"
+                    )
+        with np.errstate(over="ignore"):
+            self.energy_path_ = np.asarray(st["path"]) * self._scale**2
+        if not self.converged_:
+            batch = None if self.batch_size is None or self.batch_size >= n else self.batch_size
+            sampler = _Sampler(n, sw)
+            self._x = self._step(X_aug, self._x, sched.gamma(k), k, sched, self._rng, sampler, sw, batch)
+            self.n_iter_ = k
+            self.n_steps_ += sched.n_inner
+            x = self._x
+        elif self.n_polish >= 1:
+            K, d = self._x.shape
+            labels = _labels_sq(Xs, self._x)[0]
+            if st["sums"] is None:
+                st["sums"], st["counts"] = np.zeros((K, d)), np.zeros(K)
+            w = np.ones(n) if sw is None else sw
+            st["counts"] += np.bincount(labels, weights=w, minlength=K)
+            for j in range(d):
+                st["sums"][:, j] += np.bincount(labels, weights=w * Xs[:, j], minlength=K)
+            x = self._x.copy()
+            nz = st["counts"] > 0
+            x[nz] = st["sums"][nz] / st["counts"][nz, None]
+        else:
+            x = self._x
+        self._finish(X, x, *_labels_sq(Xs, x), sw_report)
+        if self.verbose and not self.converged_:
             print(
                 f"ESGDKMeans partial_fit step {k}: gamma={sched.gamma(k):.4g} chunk energy={self.energy_:.6g}"
             )
