@@ -15,6 +15,8 @@ Hessian eigenvalue to 1e-3 relative accuracy.
         [--checkpoint RUN_DIR/checkpoint.pt] [--threads 1]
 
 Without ``--checkpoint`` the weights are LeNet's random initialisation (seed 0). Prints one JSON line.
+With ``--profile``, also prints to stderr, for the gradient and each HVP route, the operations that took the
+most self CPU time (``torch.profiler``, mean of 3 profiled calls, grouped by operation and input shapes).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +50,7 @@ def main() -> None:
     ap.add_argument("--ncv", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-eig", action="store_true")
+    ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -87,6 +92,11 @@ def main() -> None:
         out[f"ratios_{key}_all"] = [round(h[m] / g, 3) for g, h in rows]
         out[f"rel_diff_{key}_vs_autograd"] = float((products[m].double() - ref).norm() / ref.norm())
 
+    if args.profile:
+        calls = {"gradient": a.grad, **{m: (lambda o=o: o.hvp(v)) for m, o in objs.items()}}
+        for name, call in calls.items():
+            profile(name, call)
+
     if not args.skip_eig:
         eb = dg.make_batches(x, y, batch_size=args.batch_size, n=min(args.n_eig, len(x)), seed=0)
         obj = dg.Objective(model, F.cross_entropy, eb)
@@ -100,6 +110,26 @@ def main() -> None:
         out["relative_error_bound"] = float(res.residuals[0] / abs(res.values[0]))
     out["load_after"] = os.getloadavg()
     print(json.dumps(out))
+
+
+def profile(name: str, call: Callable[[], object], reps: int = 3, top: int = 8) -> None:
+    """Print the ``top`` operations (by self CPU time, mean over ``reps`` profiled calls) of ``call()``."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    call()  # warm-up
+    total: dict[tuple[str, str], list[float]] = {}
+    for _ in range(reps):
+        with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            call()
+        for e in prof.key_averages(group_by_input_shape=True):
+            row = total.setdefault((e.key, str(e.input_shapes)), [0.0, 0.0])
+            row[0] = e.count
+            row[1] += e.self_cpu_time_total / 1e3 / reps
+    ms = sum(t for _, t in total.values())
+    print(f"{name}: {ms:.0f} ms self CPU", file=sys.stderr)
+    for (op, shapes), (count, t) in sorted(total.items(), key=lambda kv: -kv[1][1])[:top]:
+        print(f"  {t:7.1f} ms {100 * t / ms:5.1f} %  {op} x{count:.0f}  {shapes[:100]}", file=sys.stderr)
 
 
 if __name__ == "__main__":
