@@ -1,10 +1,12 @@
 """Cost of the curvature diagnostics on LeNet (CPU): HVP time ÷ gradient time, and the wall time of the top
 Hessian eigenvalue to 1e-3 relative accuracy.
 
-1. Ratio: on one objective (``--n-ratio`` images), a full-data gradient, an HVP by double backward and an
-   HVP by ``torch.func`` (jvp of grad) are timed **interleaved**, ``--repeats`` rounds after one warm-up
-   round, so that changes of the machine's load hit all three alike; the medians of the per-round ratios
-   are reported.
+1. Ratio: on one objective (``--n-ratio`` images), a full-data gradient and an HVP by each of the three
+   exact routes of ``Objective`` (``reverse-over-forward``, the default: gradient of a forward-mode
+   directional derivative; ``autograd``: double backward; ``func``: ``torch.func`` jvp of grad) are timed
+   **interleaved**, ``--repeats`` rounds after one warm-up round, so that changes of the machine's load hit
+   all of them alike; the medians of the per-round ratios HVP ÷ gradient are reported, and the largest
+   relative difference between the routes' products (they are the same exact product).
 2. Top eigenvalue: ARPACK (``eigsh``, which="LA", tol=1e-3) on a ``--n-eig``-image subset (default 10 000);
    wall time, HVPs, and the residual r = ‖Hu − λu‖, which certifies |λ − λ_true| ≤ r for the symmetric H
    (the printed relative bound r/λ).
@@ -13,6 +15,8 @@ Hessian eigenvalue to 1e-3 relative accuracy.
         [--checkpoint RUN_DIR/checkpoint.pt] [--threads 1]
 
 Without ``--checkpoint`` the weights are LeNet's random initialisation (seed 0). Prints one JSON line.
+With ``--profile``, also prints to stderr, for the gradient and each HVP route, the operations that took the
+most self CPU time (``torch.profiler``, mean of 3 profiled calls, grouped by operation and input shapes).
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 from deeprelax import diagnostics as dg
+from deeprelax.diagnostics.objective import HVP_METHODS
 from deeprelax.nets import create_model
 from deeprelax.nets.datasets import load_dataset
 
@@ -43,6 +50,7 @@ def main() -> None:
     ap.add_argument("--ncv", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-eig", action="store_true")
+    ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -57,27 +65,37 @@ def main() -> None:
     out: dict[str, object] = {"threads": args.threads, "cpus": os.cpu_count(), "load_before": os.getloadavg()}
 
     batches = dg.make_batches(x, y, batch_size=args.batch_size, n=args.n_ratio, seed=0)
-    a = dg.Objective(model, F.cross_entropy, batches)
-    b = dg.Objective(model, F.cross_entropy, batches, hvp_method="func")
+    methods = HVP_METHODS
+    objs = {m: dg.Objective(model, F.cross_entropy, batches, hvp_method=m) for m in methods}
+    a = objs[methods[0]]
     v = torch.randn(a.p, generator=torch.Generator().manual_seed(1))
-    rows = []
+    rows: list[tuple[float, dict[str, float]]] = []
+    products: dict[str, torch.Tensor] = {}
     for r in range(args.repeats + 1):
         t0 = time.perf_counter()
         a.grad()
-        t1 = time.perf_counter()
-        a.hvp(v)
-        t2 = time.perf_counter()
-        b.hvp(v)
-        t3 = time.perf_counter()
+        tg = time.perf_counter() - t0
+        th = {}
+        for m, obj in objs.items():
+            t0 = time.perf_counter()
+            products[m] = obj.hvp(v)
+            th[m] = time.perf_counter() - t0
         if r:  # round 0 warms up
-            rows.append((t1 - t0, t2 - t1, t3 - t2))
+            rows.append((tg, th))
     out["n_ratio"] = args.n_ratio
-    out["grad_s"] = statistics.median(g for g, _, _ in rows)
-    out["hvp_autograd_s"] = statistics.median(h for _, h, _ in rows)
-    out["hvp_func_s"] = statistics.median(f for _, _, f in rows)
-    out["ratio_autograd"] = statistics.median(h / g for g, h, _ in rows)
-    out["ratio_func"] = statistics.median(f / g for g, _, f in rows)
-    out["ratios_autograd_all"] = [round(h / g, 3) for g, h, _ in rows]
+    out["grad_s"] = statistics.median(g for g, _ in rows)
+    ref = products["autograd"].double()
+    for m in methods:
+        key = m.replace("-", "_")
+        out[f"hvp_{key}_s"] = statistics.median(h[m] for _, h in rows)
+        out[f"ratio_{key}"] = statistics.median(h[m] / g for g, h in rows)
+        out[f"ratios_{key}_all"] = [round(h[m] / g, 3) for g, h in rows]
+        out[f"rel_diff_{key}_vs_autograd"] = float((products[m].double() - ref).norm() / ref.norm())
+
+    if args.profile:
+        calls = {"gradient": a.grad, **{m: (lambda o=o: o.hvp(v)) for m, o in objs.items()}}
+        for name, call in calls.items():
+            profile(name, call)
 
     if not args.skip_eig:
         eb = dg.make_batches(x, y, batch_size=args.batch_size, n=min(args.n_eig, len(x)), seed=0)
@@ -92,6 +110,26 @@ def main() -> None:
         out["relative_error_bound"] = float(res.residuals[0] / abs(res.values[0]))
     out["load_after"] = os.getloadavg()
     print(json.dumps(out))
+
+
+def profile(name: str, call: Callable[[], object], reps: int = 3, top: int = 8) -> None:
+    """Print the ``top`` operations (by self CPU time, mean over ``reps`` profiled calls) of ``call()``."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    call()  # warm-up
+    total: dict[tuple[str, str], list[float]] = {}
+    for _ in range(reps):
+        with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            call()
+        for e in prof.key_averages(group_by_input_shape=True):
+            row = total.setdefault((e.key, str(e.input_shapes)), [0.0, 0.0])
+            row[0] = e.count
+            row[1] += e.self_cpu_time_total / 1e3 / reps
+    ms = sum(t for _, t in total.values())
+    print(f"{name}: {ms:.0f} ms self CPU", file=sys.stderr)
+    for (op, shapes), (count, t) in sorted(total.items(), key=lambda kv: -kv[1][1])[:top]:
+        print(f"  {t:7.1f} ms {100 * t / ms:5.1f} %  {op} x{count:.0f}  {shapes[:100]}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -48,12 +48,21 @@ def test_objective_matches_explicit_loss_gradient_and_hessian():
     assert np.allclose(obj.hvp(v).numpy(), H @ v.numpy(), rtol=1e-10, atol=1e-12)
 
 
-def test_hvp_both_methods_agree_with_autograd_hessian_on_a_nonlinear_net():
+HVP_METHODS = ["reverse-over-forward", "autograd", "func"]
+
+
+def test_the_default_hvp_method_is_reverse_over_forward():
+    model, batches, _ = least_squares()
+    assert Objective(model, mse, batches).hvp_method == "reverse-over-forward"
+
+
+@pytest.mark.parametrize("method", HVP_METHODS)
+def test_hvp_methods_agree_with_autograd_hessian_on_a_nonlinear_net(method):
     torch.manual_seed(1)
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 3)).double()
     x, y = torch.randn(10, 3, dtype=torch.float64), torch.randint(0, 3, (10,))
-    a = Objective(model, F.cross_entropy, [(x[:6], y[:6]), (x[6:], y[6:])])
-    b = Objective(model, F.cross_entropy, [(x, y)], hvp_method="func")
+    a = Objective(model, F.cross_entropy, [(x[:6], y[:6]), (x[6:], y[6:])], hvp_method=method)
+    b = Objective(model, F.cross_entropy, [(x, y)], hvp_method=method)
 
     def f(w):
         return F.cross_entropy(torch.func.functional_call(model, a.unflatten(w), (x,)), y)
@@ -62,6 +71,58 @@ def test_hvp_both_methods_agree_with_autograd_hessian_on_a_nonlinear_net():
     v = torch.randn(a.p, dtype=torch.float64)
     assert torch.allclose(a.hvp(v), H @ v, atol=1e-12)
     assert torch.allclose(b.hvp(v), H @ v, atol=1e-12)
+
+
+def small_convnet():
+    """Conv → BatchNorm (non-trivial running statistics) → ReLU → max-pool → linear, in float64."""
+    torch.manual_seed(2)
+    model = nn.Sequential(
+        nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(27, 4)
+    ).double()
+    bn = model[1]
+    bn.running_mean.copy_(torch.tensor([0.1, -0.2, 0.3]))
+    bn.running_var.copy_(torch.tensor([0.5, 2.0, 1.5]))
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor([1.2, 0.7, -0.9]))
+        bn.bias.copy_(torch.tensor([0.05, -0.1, 0.2]))
+    x, y = torch.randn(12, 1, 8, 8, dtype=torch.float64), torch.randint(0, 4, (12,))
+    return model, x, y
+
+
+@pytest.mark.parametrize("method", HVP_METHODS)
+def test_hvp_methods_match_the_explicit_hessian_of_a_convnet_with_frozen_batchnorm(method):
+    model, x, y = small_convnet()
+    obj = Objective(model, F.cross_entropy, [(x[:5], y[:5]), (x[5:], y[5:])], hvp_method=method)
+    buffers = dict(model.named_buffers())
+    model.eval()
+
+    def f(w):
+        return F.cross_entropy(torch.func.functional_call(model, {**buffers, **obj.unflatten(w)}, (x,)), y)
+
+    H = torch.autograd.functional.hessian(f, obj.w0.clone())
+    assert H.abs().max() > 1e-2  # a non-trivial Hessian, so the comparison can fail
+    for seed in range(3):
+        v = torch.randn(obj.p, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+        assert torch.allclose(obj.hvp(v), H @ v, rtol=1e-10, atol=1e-12)
+
+
+def test_reverse_over_forward_equals_double_backward_on_lenet_to_float64_round_off():
+    from deeprelax.nets import create_model
+
+    torch.manual_seed(0)
+    model = create_model("lenet", dropout=0.25).double()
+    x, y = torch.randn(16, 1, 28, 28, dtype=torch.float64), torch.randint(0, 10, (16,))
+    batches = [(x[:10], y[:10]), (x[10:], y[10:])]
+    new = Objective(model, F.cross_entropy, batches)
+    old = Objective(model, F.cross_entropy, batches, hvp_method="autograd")
+    fwd = Objective(model, F.cross_entropy, batches, hvp_method="func")
+    v = torch.randn(new.p, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    a, b, c = new.hvp(v), old.hvp(v), fwd.hvp(v)
+    scale = float(b.abs().max())
+    assert scale > 1e-3
+    assert float((a - b).abs().max()) < 1e-12 * scale
+    assert float((c - b).abs().max()) < 1e-12 * scale
+    assert new.n_hvp == 1
 
 
 def test_top_eigenvalues_match_eigh():

@@ -15,9 +15,15 @@ and dropout is off, so f is a deterministic function of w alone. The buffers are
 Derivatives, all exact (up to floating-point rounding):
 
 - ``grad(w)`` = ∇f(w), by reverse mode;
-- ``hvp(v, w)`` = ∇²f(w)·v, by double backward (``method="autograd"``: the gradient of ⟨∇f(w), v⟩) or by
-  forward-over-reverse (``method="func"``: ``torch.func.jvp`` of ``torch.func.grad``); both cost a small
-  multiple (≈ 2–3) of one gradient;
+- ``hvp(v, w)`` = ∇²f(w)·v, by reverse-over-forward (``method="reverse-over-forward"``, the default: the
+  gradient of the directional derivative ⟨∇f(w), v⟩ = d/dt f(w + tv)|₀, itself computed by forward mode,
+  ``torch.func.jvp``), by double backward (``method="autograd"``: the gradient of ⟨∇f(w), v⟩ with ∇f from a
+  first backward pass) or by forward-over-reverse (``method="func"``: ``torch.func.jvp`` of
+  ``torch.func.grad``). All three are the same exact product (they differ by floating-point rounding only)
+  and cost a small multiple (≈ 2–3) of one gradient. The default is the cheapest on convolutional nets:
+  PyTorch's convolution double backward always computes the gradient with respect to the convolution's
+  *input* (``_convolution_double_backward`` ignores its output mask), which for the first layer is the
+  gradient with respect to the images, and reverse-over-forward never forms it (docs/diagnostics.md, Cost);
 - ``per_sample_grads(x, y, w)`` = the rows ∇ℓ_k(w) of single examples, by ``torch.func.vmap(grad(·))``.
 """
 
@@ -35,7 +41,7 @@ Batches = Iterable[tuple[Tensor, Tensor]]
 
 __all__ = ["Batches", "LossFn", "Objective", "make_batches"]
 
-HVP_METHODS = ("autograd", "func")
+HVP_METHODS = ("reverse-over-forward", "autograd", "func")
 
 
 def make_batches(
@@ -68,14 +74,21 @@ class Objective:
             (BatchNorm statistics) are captured now and frozen.
         loss_fn: ``loss_fn(outputs, targets)`` → the *mean* loss over the batch (e.g. ``F.cross_entropy``).
         data: an iterable of ``(inputs, targets)`` batches; it is materialised into a list once.
-        hvp_method: ``"autograd"`` (double backward) or ``"func"`` (``torch.func.jvp`` over ``grad``).
+        hvp_method: ``"reverse-over-forward"`` (default: the gradient of a ``torch.func.jvp``; it needs
+            forward-mode formulas for every operation of the model, which PyTorch's standard layers have),
+            ``"autograd"`` (double backward) or ``"func"`` (``torch.func.jvp`` over ``grad``).
 
     ``w`` arguments default to the model's parameters at construction (:attr:`w0`); the model itself is never
     modified.
     """
 
     def __init__(
-        self, model: nn.Module, loss_fn: LossFn, data: Batches, *, hvp_method: str = "autograd"
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        data: Batches,
+        *,
+        hvp_method: str = "reverse-over-forward",
     ) -> None:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -178,7 +191,16 @@ class Objective:
         with self._eval_mode():
             for xb, yb in self.batches:
                 scale = len(xb) / self.n
-                if self.hvp_method == "autograd":
+                if self.hvp_method == "reverse-over-forward":
+
+                    def f_of(z: Tensor, xb: Tensor = xb, yb: Tensor = yb) -> Tensor:
+                        return self._batch_loss(z, xb, yb)
+
+                    wg = w.requires_grad_(True)
+                    _, db = jvp(f_of, (wg,), (v,))  # type: ignore[misc]  # db = ⟨∇f_B(w), v⟩, forward mode
+                    (hb,) = torch.autograd.grad(db, wg)
+                    w = w.detach()
+                elif self.hvp_method == "autograd":
                     wg = w.requires_grad_(True)
                     (gb,) = torch.autograd.grad(self._batch_loss(wg, xb, yb), wg, create_graph=True)
                     (hb,) = torch.autograd.grad(gb, wg, grad_outputs=v)
