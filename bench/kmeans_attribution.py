@@ -13,7 +13,8 @@ configuration of ``ESGDKMeans``. Per candidate: the rate at f_ref (f <= f_ref (1
 *repaired* (seed+Lloyd misses, the candidate does not) and *destroyed* (seed+Lloyd at f_ref, the candidate
 not), the mean outer steps, and the time relative to ``MiniBatchKMeans(init="k-means++")`` at the same
 batch size. The reference f_ref: the certificate where it applies, else the best of ``--restarts``
-k-means++ restarts.
+k-means++ restarts. The rejected variants (per-centre slope bounds in the exploration, L from the
+mini-batch noise) are the subclasses of ``bench/kmeans_variants.py``.
 """
 
 from __future__ import annotations
@@ -23,56 +24,46 @@ import time
 from typing import Any
 
 import numpy as np
+from kmeans_variants import InnerFromNoise, SlopeBoundedExploration  # bench/ is sys.path[0] as a script
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from threadpoolctl import threadpool_limits
 
 from deeprelax.cluster import ESGDKMeans, kmeans_energy
-from deeprelax.cluster import stochastic_backward_euler as sbe
 from deeprelax.cluster.datasets import benchmark_family
 from deeprelax.experiments.kmeans import family_reference
 
 ROUND2 = dict(n_seedings=1, n_inner=3, settle_slope=None)
-#: name -> (ESGDKMeans keyword arguments, gamma keywords in units of K, module knobs)
-CANDIDATES: dict[str, tuple[dict[str, Any], dict[str, float], dict[str, Any]]] = {
-    "round-2 defaults (1 seeding, L=3, settling at gamma_T)": (ROUND2, {}, {}),
-    "round 2 + 3 seedings": (dict(ROUND2, n_seedings=3), {}, {}),
-    "round 2 + preconditioned settling (slope 0.5)": (dict(ROUND2, settle_slope=0.5), {}, {}),
-    "round 2 + per-centre slope cap 2 in the exploration": (ROUND2, {}, dict(SLOPES_EXPLORE=(0.0, 2.0))),
-    "round 2, gamma_0 = 2.5K, exploration slope cap 2": (
-        ROUND2,
-        dict(step_size=2.5),
-        dict(SLOPES_EXPLORE=(0.0, 2.0)),
-    ),
-    "round 2, gamma_0 = 2.5K, exploration slope cap 1.5": (
-        ROUND2,
-        dict(step_size=2.5),
-        dict(SLOPES_EXPLORE=(0.0, 1.5)),
-    ),
-    "round 2, L = ceil(100 K / B) in [2, 5]": (ROUND2, {}, dict(INNER_POINTS=100.0)),
-    "round 2, no exploration": (dict(ROUND2, n_explore=0), dict(step_size=0.35), {}),
-    "3 seedings + preconditioned, L=3": (dict(n_inner=3), {}, {}),
-    "3 seedings, L=2, settling at gamma_T": (dict(settle_slope=None), {}, {}),
-    "round-3 defaults (3 seedings, L=2, preconditioned settling 0.5)": ({}, {}, {}),
-    "round 3, settle slope 0.35": (dict(settle_slope=0.35), {}, {}),
-    "round 3, T = 8": (dict(n_explore=8), {}, {}),
-    "round 3, 4 seedings": (dict(n_seedings=4), {}, {}),
-    "round 3, 5 seedings": (dict(n_seedings=5), {}, {}),
-    "round 3, no exploration": (dict(n_explore=0), dict(step_size=0.35), {}),
+SLOPE_CAP_2 = SlopeBoundedExploration.configured(explore_slopes=(0.0, 2.0))
+SLOPE_CAP_15 = SlopeBoundedExploration.configured(explore_slopes=(0.0, 1.5))
+INNER_100 = InnerFromNoise.configured(inner_points=100.0)
+#: name -> (keyword arguments, gamma keywords in units of K, estimator class)
+CANDIDATES: dict[str, tuple[dict[str, Any], dict[str, float], type[ESGDKMeans]]] = {
+    "round-2 defaults (1 seeding, L=3, settling at gamma_T)": (ROUND2, {}, ESGDKMeans),
+    "round 2 + 3 seedings": (dict(ROUND2, n_seedings=3), {}, ESGDKMeans),
+    "round 2 + preconditioned settling (slope 0.5)": (dict(ROUND2, settle_slope=0.5), {}, ESGDKMeans),
+    "round 2 + per-centre slope cap 2 in the exploration": (ROUND2, {}, SLOPE_CAP_2),
+    "round 2, gamma_0 = 2.5K, exploration slope cap 2": (ROUND2, dict(step_size=2.5), SLOPE_CAP_2),
+    "round 2, gamma_0 = 2.5K, exploration slope cap 1.5": (ROUND2, dict(step_size=2.5), SLOPE_CAP_15),
+    "round 2, L = ceil(100 K / B) in [2, 5]": (ROUND2, {}, INNER_100),
+    "round 2, no exploration": (dict(ROUND2, n_explore=0), dict(step_size=0.35), ESGDKMeans),
+    "3 seedings + preconditioned, L=3": (dict(n_inner=3), {}, ESGDKMeans),
+    "3 seedings, L=2, settling at gamma_T": (dict(settle_slope=None), {}, ESGDKMeans),
+    "round-3 defaults (3 seedings, L=2, preconditioned settling 0.5)": ({}, {}, ESGDKMeans),
+    "round 3, settle slope 0.35": (dict(settle_slope=0.35), {}, ESGDKMeans),
+    "round 3, T = 8": (dict(n_explore=8), {}, ESGDKMeans),
+    "round 3, 4 seedings": (dict(n_seedings=4), {}, ESGDKMeans),
+    "round 3, 5 seedings": (dict(n_seedings=5), {}, ESGDKMeans),
+    "round 3, no exploration": (dict(n_explore=0), dict(step_size=0.35), ESGDKMeans),
 }
-KNOBS = dict(SLOPES_EXPLORE=(0.0, np.inf), INNER_POINTS=None)
 
 
 def make(name: str, K: int, B: int, seed: int) -> ESGDKMeans:
-    kw, gam, knobs = CANDIDATES[name]
-    for k, v in KNOBS.items():  # reset the module knobs for every fit
-        setattr(sbe, k, knobs.get(k, v))
-    return ESGDKMeans(K, batch_size=B, random_state=seed, **kw, **{k: v * K for k, v in gam.items()})
+    kw, gam, cls = CANDIDATES[name]
+    return cls(K, batch_size=B, random_state=seed, **kw, **{k: v * K for k, v in gam.items()})
 
 
 def seed_lloyd(X: np.ndarray, K: int, B: int, seed: int, n_seedings: int) -> np.ndarray:
     """The seeding of ``ESGDKMeans(n_seedings=...)`` (a negligible step, no polish), then Lloyd."""
-    for k, v in KNOBS.items():
-        setattr(sbe, k, v)
     x0 = ESGDKMeans(
         K,
         batch_size=B,
@@ -140,8 +131,6 @@ def main() -> None:
                     f"{t_es / t_mb:.2f}x {steps / args.trials:.0f} steps"
                 )
             print(line, flush=True)
-    for k, v in KNOBS.items():
-        setattr(sbe, k, v)
     print(f"\n{args.split}: {len(members)} members, {args.trials} trials; +repaired -destroyed vs seed+Lloyd")
     for n in names:
         a = agg[n]

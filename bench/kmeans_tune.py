@@ -11,6 +11,11 @@ its rate at f_ref (f <= f_ref (1 + 1e-3)) and its wall time relative to ``MiniBa
 batch size (measured interleaved). The candidates are dimensionless: ``start`` = gamma_0 / K,
 ``end`` = gamma_T / K, ``T`` exploration steps, ``L`` inner iterations, ``a`` averaging, ``W`` patience of the
 stopping rule; all use the final full-data polish step (``n_polish=1``). The held-out half is never loaded.
+
+The rejected variants (mass cap, seeding subsample) are the subclasses of ``bench/kmeans_variants.py``. The
+spread-scaled candidates (``kmeans_tune_train_3_spread.txt``) were removed with their code; it is at commit
+19039d2, where this list also had them at indices 14-16 and 19, so the records' ``--configs 17 18`` (seeding
+on all rows, on 10 x B rows) are ``--configs 14 15`` now.
 """
 
 from __future__ import annotations
@@ -19,13 +24,18 @@ import argparse
 import time
 
 import numpy as np
+from kmeans_variants import MassCapped, SeedingSubsample  # bench/ is sys.path[0] when run as a script
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from threadpoolctl import threadpool_limits
 
 from deeprelax.cluster import ESGDKMeans, kmeans_energy
-from deeprelax.cluster import stochastic_backward_euler as sbe
 from deeprelax.cluster.datasets import benchmark_family
 from deeprelax.experiments.kmeans import family_reference
+
+#: the rejected variants (bench/kmeans_variants.py): mass cap, seeding on all rows / on 10 x B rows
+MASS = MassCapped.configured(mass_start=1.0, mass_end=0.5)
+ALL_ROWS = SeedingSubsample.configured(seeding_factor=None)
+TEN_B_ROWS = SeedingSubsample.configured(seeding_factor=10)
 
 CANDIDATES: dict[str, dict] = {
     "round 1 (random, 2.5-0.35, T60, L5, a0.9, W10) + polish": dict(
@@ -50,59 +60,43 @@ CANDIDATES: dict[str, dict] = {
         init="k-means++", start=1.5, end=0.35, T=15, L=5, a=0.5, W=5
     ),
     "random, 2.5-0.35, T30, L3, a0.5, W5": dict(init="random", start=2.5, end=0.35, T=30, L=3, a=0.5, W=5),
-    # "auto" steps capped by the heaviest initial centre: gamma_0 <= 1/p_max, gamma_T <= 0.5/p_max
+    # steps capped by the heaviest initial centre: gamma_0 <= 1/p_max, gamma_T <= 0.5/p_max (MassCapped)
     "k-means++, mass-capped 1.5-0.35, T15, L3, a0.5, W5": dict(
-        init="k-means++", start=1.5, end=0.35, T=15, L=3, a=0.5, W=5, mass=(1.0, 0.5)
+        init="k-means++", start=1.5, end=0.35, T=15, L=3, a=0.5, W=5, cls=MASS
     ),
     "k-means++, mass-capped 2.5-0.35, T15, L3, a0.5, W5": dict(
-        init="k-means++", start=2.5, end=0.35, T=15, L=3, a=0.5, W=5, mass=(1.0, 0.5)
+        init="k-means++", start=2.5, end=0.35, T=15, L=3, a=0.5, W=5, cls=MASS
     ),
     "k-means++, mass-capped 2.5-0.35, T30, L3, a0.5, W5": dict(
-        init="k-means++", start=2.5, end=0.35, T=30, L=3, a=0.5, W=5, mass=(1.0, 0.5)
+        init="k-means++", start=2.5, end=0.35, T=30, L=3, a=0.5, W=5, cls=MASS
     ),
     "random, mass-capped 2.5-0.35, T30, L3, a0.5, W5": dict(
-        init="random", start=2.5, end=0.35, T=30, L=3, a=0.5, W=5, mass=(1.0, 0.5)
+        init="random", start=2.5, end=0.35, T=30, L=3, a=0.5, W=5, cls=MASS
     ),
     "k-means++, mass-capped 1.0-0.35, T15, L3, a0.5, W5": dict(
-        init="k-means++", start=1.0, end=0.35, T=15, L=3, a=0.5, W=5, mass=(1.0, 0.5)
+        init="k-means++", start=1.0, end=0.35, T=15, L=3, a=0.5, W=5, cls=MASS
     ),
     "k-means++, mass-capped 1.5-0.35, T10, L2, a0.5, W4": dict(
-        init="k-means++", start=1.5, end=0.35, T=10, L=2, a=0.5, W=4, mass=(1.0, 0.5)
-    ),
-    # per-centre steps by spread (SPREAD_STEPS): slope (gamma/K) s_i^2 / mean s^2, mass-free
-    "k-means++, spread 1.0-0.35, T15, L3, a0.5, W5": dict(
-        init="k-means++", start=1.0, end=0.35, T=15, L=3, a=0.5, W=5, spread=True
-    ),
-    "k-means++, spread 0.7-0.35, T30, L3, a0.5, W5": dict(
-        init="k-means++", start=0.7, end=0.35, T=30, L=3, a=0.5, W=5, spread=True
-    ),
-    "k-means++, spread 1.5-0.35, T30, L3, a0.5, W5": dict(
-        init="k-means++", start=1.5, end=0.35, T=30, L=3, a=0.5, W=5, spread=True
+        init="k-means++", start=1.5, end=0.35, T=10, L=2, a=0.5, W=4, cls=MASS
     ),
     "k-means++ on all rows, 1.0-0.35, T15, L3, a0.5, W5": dict(
-        init="k-means++", start=1.0, end=0.35, T=15, L=3, a=0.5, W=5, init_size=None
+        init="k-means++", start=1.0, end=0.35, T=15, L=3, a=0.5, W=5, cls=ALL_ROWS
     ),
     "k-means++ on 10 x batch rows, 1.0-0.35, T15, L3, a0.5, W5": dict(
-        init="k-means++", start=1.0, end=0.35, T=15, L=3, a=0.5, W=5, init_size=10
-    ),
-    "random, spread 1.5-0.35, T30, L3, a0.5, W5": dict(
-        init="random", start=1.5, end=0.35, T=30, L=3, a=0.5, W=5, spread=True
+        init="k-means++", start=1.0, end=0.35, T=15, L=3, a=0.5, W=5, cls=TEN_B_ROWS
     ),
 }
 
 
 def esgd(c: dict, K: int, B: int, seed: int) -> ESGDKMeans:
-    sbe.SPREAD_STEPS = bool(c.get("spread", False))
-    sbe.INIT_SIZE = c.get("init_size", 3)
-    sbe.MASS_START, sbe.MASS_END = c.get("mass", (None, None))  # reset for every fit
-    if "mass" in c:  # the "auto" rule with these constants
-        sbe.START_RATIO, sbe.END_RATIO = c["start"], c["end"]
-    return ESGDKMeans(
+    """Candidate ``c`` (class ``c["cls"]``, default ``ESGDKMeans``) for ``K`` clusters and batch ``B``."""
+    cls = c.get("cls", ESGDKMeans)
+    return cls(
         K,
         init=c["init"],
         batch_size=B,
-        step_size="auto" if "mass" in c else c["start"] * K,
-        final_step_size="auto" if "mass" in c else c["end"] * K,
+        step_size=c["start"] * K,
+        final_step_size=c["end"] * K,
         n_explore=c["T"],
         n_inner=c["L"],
         averaging=c["a"],

@@ -274,32 +274,37 @@ def test_n_init_keeps_the_best_run(blobs, monkeypatch):
     assert est.energy_ == pytest.approx(min(energies) * est._scale**2, rel=1e-9)
 
 
-def test_tuning_knobs_are_off_by_default_and_do_what_they_say(monkeypatch):
-    """The experimental rules of bench/kmeans_tune.py: mass cap and spread-scaled steps (off by default)."""
-    from deeprelax.cluster import stochastic_backward_euler as sbe
+def test_slopes_are_plain_in_the_exploration_and_preconditioned_in_the_settling():
+    """``_slopes(k, sched)``: (0, inf) for k <= T, (tau, tau) after; (0, inf) always if settle_slope=None."""
+    T = 4
+    for tau in (0.5, 0.8):
+        est = ESGDKMeans(3, n_explore=T, settle_slope=tau)
+        sched = est._schedule()
+        assert [est._slopes(k, sched) for k in range(1, T + 1)] == [(0.0, np.inf)] * T
+        assert [est._slopes(k, sched) for k in (T + 1, T + 2, 50)] == [(tau, tau)] * 3
+    est = ESGDKMeans(3, n_explore=T, settle_slope=None)
+    sched = est._schedule()
+    assert {est._slopes(k, sched) for k in range(1, 30)} == {(0.0, np.inf)}
 
-    assert sbe.MASS_START is None and sbe.MASS_END is None and sbe.SPREAD_STEPS is False
-    assert sbe.SLOPES_EXPLORE == (0.0, np.inf) and sbe.INNER_POINTS is None
-    rng = np.random.default_rng(0)
-    X = np.concatenate([rng.normal(0.0, 1.0, (900, 1)), rng.normal(10.0, 1.0, (100, 1))])
-    init = np.array([[0.0], [10.0]])
-    kw = dict(init=init, batch_size=None, n_explore=5, max_iter=8, random_state=0)
-    assert ESGDKMeans(2, **kw).fit(X).schedule_.step_size == pytest.approx(2.0)  # START_RATIO * K
-    monkeypatch.setattr(sbe, "MASS_START", 1.0)
-    monkeypatch.setattr(sbe, "MASS_END", 0.5)
-    sched = ESGDKMeans(2, **kw).fit(X).schedule_
-    assert sched.step_size == pytest.approx(1.0 / 0.9, rel=1e-9)  # gamma_0 <= 1 / p_max, p_max = 0.9
-    assert sched.final_step_size == pytest.approx(min(0.35 * 2, 0.5 / 0.9), rel=1e-9)
-    # spread-scaled iteration: y_i = x_i - tau_i (y_i - c_i), tau_i = (gamma/K) s_i^2 / mean s^2
-    B = np.hstack([X, np.ones((len(X), 1))])
-    y = x = np.array([[0.5], [9.0]])
-    y_new, counts = sbe._spread_iteration(B, y, x, 0.8)
-    lab = (np.abs(X[:, 0] - 9.0) < np.abs(X[:, 0] - 0.5)).astype(int)
-    sq = (X[:, 0] - y[lab, 0]) ** 2
-    for i in range(2):
-        tau = 0.8 * sq[lab == i].mean() / sq.mean()
-        assert y_new[i, 0] == pytest.approx(x[i, 0] - tau * (y[i, 0] - X[lab == i, 0].mean()), rel=1e-10)
-        assert counts[i] == np.sum(lab == i)
+
+def test_an_overridden_slopes_rule_drives_fit_and_partial_fit():
+    """A subclass's ``_slopes`` is the rule every outer step uses (the hook of bench/kmeans_variants.py)."""
+
+    class FixedSlope(ESGDKMeans):
+        def _slopes(self, k, sched):
+            return (0.3, 0.3)
+
+    X, x0 = _two_clusters()
+    lab = np.argmin(((X[:, None] - x0[None]) ** 2).sum(-1), axis=1)
+    c = np.stack([X[lab == i].mean(0) for i in range(2)])
+    kw = dict(init=x0, batch_size=None, n_explore=1, max_iter=1, n_inner=1, averaging=0.0, n_polish=0)
+    kw.update(max_no_improvement=None, random_state=0)
+    expected = x0 - 0.3 * (x0 - c)  # slope 0.3 for both centres in the exploration step k = 1
+    np.testing.assert_allclose(FixedSlope(2, **kw).fit(X).cluster_centers_, expected, rtol=1e-9, atol=1e-9)
+    est = FixedSlope(2, **kw).partial_fit(X)
+    np.testing.assert_allclose(est.cluster_centers_, expected, rtol=1e-9, atol=1e-9)
+    plain = ESGDKMeans(2, **kw).fit(X).cluster_centers_  # the plain exploration step differs
+    assert not np.allclose(plain, expected)
 
 
 def _two_clusters():

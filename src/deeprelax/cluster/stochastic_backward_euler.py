@@ -76,7 +76,7 @@ of those recent values (the step-to-step noise of the settling centres).
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -114,10 +114,9 @@ SETTLE_SLOPE = 0.5  # settling: gamma_i p_i = 0.5 for every centre (precondition
 N_SEEDINGS = 3  # k-means++ seedings per run, the lowest seeding energy kept (MiniBatchKMeans's n_init rule)
 PATIENCE = 5  # max_no_improvement
 REFINE_STEPS = 100  # cap on the settling phase (the stopping rule usually ends it far earlier)
-#: Optional cap by the heaviest initial centre (gamma_0 <= MASS_START / p_max, gamma_T <= MASS_END / p_max);
-#: off (None) by default: on the training half it did not help (docs/kmeans.md); bench/kmeans_tune.py sets it.
-MASS_START: float | None = None
-MASS_END: float | None = None
+#: k-means++ seeding runs on a random subsample of max(_INIT_SIZE_FACTOR * batch_size, 3K) rows
+#: (MiniBatchKMeans's init_size = 3 * batch_size); see ESGDKMeans._seeding_rows.
+_INIT_SIZE_FACTOR = 3
 
 
 @dataclass(frozen=True)
@@ -242,10 +241,6 @@ def _minibatch_gradient(
     return (counts[:, None] * y - sums) / total, counts
 
 
-#: k-means++ seeding runs on a random subsample of max(INIT_SIZE * batch_size, 3K) rows (None: all rows).
-INIT_SIZE: int | None = 3
-
-
 def _kmeans_plusplus(
     S: NDArray[np.float64],
     n_clusters: int,
@@ -287,42 +282,6 @@ def _kmeans_plusplus(
         centers[c] = S[cand[b]]
     W = float(n if w is None else w.sum())
     return centers, pot / (2.0 * W)
-
-
-#: Experimental (bench/kmeans_tune.py): per-centre steps by spread instead of mass (see _spread_iteration).
-SPREAD_STEPS = False
-#: Experimental (bench/kmeans_tune.py): per-centre slope bounds (lo, hi) of gamma_i p_i during the
-#: exploration; (0, inf) = off. Bounding the slope of heavy centres did not help (docs/kmeans.md).
-SLOPES_EXPLORE: tuple[float, float] = (0.0, np.inf)
-#: Experimental: L = clip(ceil(INNER_POINTS * K / batch_size), 2, 5) when set (points per balanced centre per
-#: outer step, i.e. L from the mini-batch noise K / (L B)); None = off (it lost on the training half).
-INNER_POINTS: float | None = None
-
-
-def _spread_iteration(
-    B_aug: NDArray[np.float64], y: NDArray[np.float64], x: NDArray[np.float64], ratio: float
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    r"""One fixed-point iteration with per-centre steps :math:`\gamma_i = \tau_i / p_i`,
-    :math:`\tau_i = (\gamma/K)\, s_i^2/\bar s^2`: slope :math:`-\tau_i`, unstable when the centre's
-    mean squared distance :math:`s_i^2` exceeds :math:`K/\gamma` times the batch average :math:`\bar s^2`.
-    """
-    K, d = y.shape
-    Wm = np.empty((d + 1, K))
-    Wm[:d] = y.T
-    Wm[d] = -0.5 * np.einsum("ij,ij->i", y, y)
-    scores = B_aug @ Wm
-    labels = np.argmax(scores, axis=1)
-    b2 = np.einsum("ij,ij->i", B_aug[:, :d], B_aug[:, :d])
-    sq = np.maximum(b2 - 2.0 * scores[np.arange(len(B_aug)), labels], 0.0)
-    counts, sums = cluster_sums(B_aug[:, :d], labels, K)
-    ssq = np.bincount(labels, weights=sq, minlength=K)
-    nz = counts > 0
-    tau = np.zeros(K)
-    tau[nz] = ratio * (ssq[nz] / counts[nz]) / max(float(sq.mean()), 1e-300)
-    y_new = x.copy()
-    c = sums[nz] / counts[nz, None]
-    y_new[nz] = x[nz] - tau[nz, None] * (y[nz] - c)
-    return y_new, counts
 
 
 class _Sampler:
@@ -370,11 +329,6 @@ def _backward_euler_step(
     lo, hi = slopes
     clip = lo > 0 or hi < np.inf
     for l in range(n_inner):
-        if SPREAD_STEPS and batches is not None:
-            y, counts = _spread_iteration(batches[l], y, x, step_size / len(x))
-            z = averaging * z + (1.0 - averaging) * y
-            total += counts
-            continue
         if batches is None:
             grad, counts = _minibatch_gradient(X_aug, y, weights)
         else:
@@ -653,11 +607,30 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             gT = min(gT, g0)
         T = auto.n_explore if self.n_explore == "auto" else int(self.n_explore)
         max_iter = T + REFINE_STEPS if self.max_iter == "auto" else int(self.max_iter)
-        L = int(self.n_inner)
-        if INNER_POINTS is not None and self.batch_size is not None:
-            L = int(np.clip(np.ceil(INNER_POINTS * self.n_clusters / self.batch_size), 2, 5))
         slope = None if self.settle_slope is None else float(self.settle_slope)
-        return Schedule(g0, gT, T, L, float(self.averaging), max_iter, slope)
+        return Schedule(g0, gT, T, int(self.n_inner), float(self.averaging), max_iter, slope)
+
+    def _slopes(self, k: int, sched: Schedule) -> tuple[float, float]:
+        r"""Bounds ``(lo, hi)`` on the per-centre slope :math:`\gamma_i\hat p_i` of outer step ``k``.
+
+        Exploration (:math:`k \le T`): ``(0, inf)``, the plain step :math:`\gamma_i = \gamma_k` for every
+        centre. Settling: ``(tau, tau)`` with :math:`\tau` = ``settle_slope`` (the preconditioned step
+        :math:`\gamma_i = \tau/\hat p_i`), or ``(0, inf)`` when ``settle_slope`` is None. See
+        :func:`_backward_euler_step` for how the bounds act; a subclass may override this rule.
+        """
+        if k > sched.n_explore and sched.settle_slope is not None:
+            return (sched.settle_slope, sched.settle_slope)
+        return (0.0, np.inf)
+
+    def _seeding_rows(self, n: int) -> int:
+        """Rows of the random subsample the k-means++ seeding runs on (``n``: all rows).
+
+        ``max(3 * batch_size, 3 * K)`` as ``MiniBatchKMeans``'s ``init_size``, at most ``n``; all rows when
+        ``batch_size`` is None.
+        """
+        if self.batch_size is None:
+            return n
+        return min(n, max(_INIT_SIZE_FACTOR * self.batch_size, 3 * self.n_clusters))
 
     def _check_weights(
         self, X: NDArray, sample_weight: ArrayLike | None
@@ -697,11 +670,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             return Xs[rs.choice(len(Xs), size=K, replace=False, p=sw / sw.sum())].copy()
         if isinstance(self.init, str) and self.init == "k-means++":
             n = len(Xs)
-            m = (
-                n
-                if self.batch_size is None or INIT_SIZE is None
-                else min(n, max(INIT_SIZE * self.batch_size, 3 * K))
-            )
+            m = self._seeding_rows(n)
             if m < n:  # seed on a random subsample, as MiniBatchKMeans does (init_size = 3 * batch_size)
                 p = None if sw is None else sw / sw.sum()
                 sub = rs.choice(n, size=m, replace=False, p=p) if p is None else rs.choice(n, size=m, p=p)
@@ -740,12 +709,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         batch_size: int | None,
     ) -> NDArray[np.float64]:
         """One outer step with the divergence check and the re-seeding of empty centres."""
-        if k <= sched.n_explore:
-            slopes = SLOPES_EXPLORE
-        elif sched.settle_slope is not None:
-            slopes = (sched.settle_slope, sched.settle_slope)
-        else:
-            slopes = (0.0, np.inf)
+        slopes = self._slopes(k, sched)
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported just below
             x_new, counts = _backward_euler_step(
                 X_aug, x, gamma, sched.n_inner, sched.averaging, batch_size, rng, sampler, sw, slopes
@@ -760,28 +724,6 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         if np.any(empty):
             x_new[empty] = X_aug[sampler(rng, int(empty.sum())), :-1]
         return x_new
-
-    def _mass_capped(
-        self, sched: Schedule, E: NDArray[np.float64], wE: NDArray[np.float64] | None, x0: NDArray[np.float64]
-    ) -> Schedule:
-        r"""The ``"auto"`` steps capped by the heaviest initial centre (:data:`MASS_START`, :data:`MASS_END`):
-        :math:`\gamma_0 \le c_0/\hat p_{\max}`, :math:`\gamma_T \le c_T/\hat p_{\max}`.
-
-        :math:`\hat p_{\max}` is the largest share of the evaluation batch held by one initial centre. The
-        slope of the fixed-point map is :math:`-\gamma p_i`, so this keeps the heaviest initial cluster at
-        most marginally unstable at the start and stable at the end, whatever the imbalance of the data.
-        """
-        if MASS_START is None:  # the callers only cap when MASS_START is set
-            raise ValueError("_mass_capped needs MASS_START")
-        labels = _labels_sq(E, x0)[0]
-        share = np.bincount(labels, weights=wE, minlength=len(x0))
-        p_max = float(share.max() / share.sum())
-        g0, gT = sched.step_size, sched.final_step_size
-        if self.step_size == "auto":
-            g0 = min(g0, float(MASS_START) / p_max)
-        if self.final_step_size == "auto":
-            gT = min(gT, float(MASS_END or MASS_START) / p_max, g0)
-        return replace(sched, step_size=g0, final_step_size=gT)
 
     def _run_once(
         self,
@@ -804,8 +746,6 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             E, wE = X_aug[:, :-1], sw
         else:
             E, wE = X_aug[sampler(rng, m), :-1], None
-        if MASS_START is not None and (self.step_size == "auto" or self.final_step_size == "auto"):
-            sched = self._mass_capped(sched, E, wE, x0)
         W = self.max_no_improvement
         x = x0
         hist: list[float] = []
@@ -938,8 +878,6 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         X_aug = _augment(Xs)
         if first:
             self._x = self._initial_centers(X, Xs, sw, self._random_state, self._shift, self._scale)
-            if MASS_START is not None and (self.step_size == "auto" or self.final_step_size == "auto"):
-                self.schedule_ = self._mass_capped(self.schedule_, Xs, sw, self._x)
         sched = self.schedule_
         st = cast(dict[str, Any], self._stream)
         k = self.n_iter_ + 1
