@@ -111,7 +111,7 @@ class MassCapped(_Variant):
 
     Unlike the old module knob, the cap applies to explicit ``step_size``/``final_step_size`` too (the old
     knob capped only ``"auto"`` entries; pass ``step_size=r * K`` for the old ``START_RATIO = r``). The
-    evaluation batch is drawn as ``ESGDKMeans._run_once`` draws it, from a *copy* of the run's generator,
+    evaluation batch is ``ESGDKMeans._evaluation_batch``, drawn from a *copy* of the run's generator,
     so the run's random stream is untouched; this reproduces the old knob bit for bit as long as the
     library draws its evaluation batch that way (checked against commit 19039d2), and is otherwise only a
     different estimate of :math:`\hat p_{\max}`. ``partial_fit`` is not supported.
@@ -130,16 +130,8 @@ class MassCapped(_Variant):
         sw: NDArray[np.float64] | None,
         tol_abs: float,
     ) -> tuple[NDArray[np.float64], int, list[float], Schedule]:
-        n = len(X_aug)
-        m = (
-            min(n, max(self.batch_size or n, 256))
-            if self.eval_size == "auto"
-            else min(n, int(self.eval_size))
-        )
-        if m == n:
-            E, wE = X_aug[:, :-1], sw
-        else:
-            E, wE = X_aug[_Sampler(n, sw)(copy.deepcopy(rng), m), :-1], None
+        sampler = _Sampler(len(X_aug), sw)
+        E, wE = self._evaluation_batch(X_aug, sw, sampler, copy.deepcopy(rng))
         share = np.bincount(_labels_sq(E, x0)[0], weights=wE, minlength=len(x0))
         p_max = float(share.max() / share.sum())
         g0 = min(sched.step_size, self.mass_start / p_max)

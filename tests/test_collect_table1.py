@@ -1,27 +1,20 @@
 """bench/collect_table1.py and bench/table1_queue.py on synthetic exported logs whose answers are known."""
 
-import importlib.util
 import json
 import statistics
 from pathlib import Path
 
 import pytest
 
+from _bench import load_bench
 from deeprelax.experiments.table1 import load_cell, mean_curve, paper_reading, reach
 from deeprelax.experiments.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-collect_table1 = _load("collect_table1")
-table1_queue = _load("table1_queue")
+collect_table1 = load_bench("collect_table1")
+table1_queue = load_bench("table1_queue")
 
 
 def curve(errors, L=20, seconds_per_epoch=150.0):

@@ -1,26 +1,14 @@
 """bench/kmeans_variants.py: the rejected ESGDKMeans variants stay valid scikit-learn estimators and do what
 their docstrings say (light checks; the bench scripts use them)."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 from sklearn.base import clone
 
+from _bench import load_bench
 from deeprelax.cluster import ESGDKMeans
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-kv = _load("kmeans_variants")
+kv = load_bench("kmeans_variants")
 
 
 def _two_clusters_1d():

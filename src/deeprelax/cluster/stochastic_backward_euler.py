@@ -725,6 +725,29 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             x_new[empty] = X_aug[sampler(rng, int(empty.sum())), :-1]
         return x_new
 
+    def _evaluation_batch(
+        self,
+        X_aug: NDArray[np.float64],
+        sw: NDArray[np.float64] | None,
+        sampler: _Sampler,
+        rng: np.random.Generator,
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+        """``(rows, weights)`` of the fixed evaluation batch of the stopping rule, drawn once per run.
+
+        ``eval_size`` rows (``"auto"``: ``min(N, max(batch_size, 256))``) drawn like the mini-batches (so
+        unweighted: the weights are in the sampling); the whole data, with its weights, when that is all of it
+        (then the recorded energy is exact).
+        """
+        n = len(X_aug)
+        m = (
+            min(n, max(self.batch_size or n, 256))
+            if self.eval_size == "auto"
+            else min(n, cast(int, self.eval_size))
+        )
+        if m == n:
+            return X_aug[:, :-1], sw
+        return X_aug[sampler(rng, m), :-1], None
+
     def _run_once(
         self,
         X_aug: NDArray[np.float64],
@@ -735,17 +758,8 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         tol_abs: float,
     ) -> tuple[NDArray[np.float64], int, list[float], Schedule]:
         """One descent; returns ``(centres, outer steps, evaluation energies, the schedule used)``."""
-        n = len(X_aug)
-        sampler = _Sampler(n, sw)
-        m = (
-            min(n, max(self.batch_size or n, 256))
-            if self.eval_size == "auto"
-            else min(n, cast(int, self.eval_size))
-        )
-        if m == n:  # the evaluation batch is the data itself (exact energy)
-            E, wE = X_aug[:, :-1], sw
-        else:
-            E, wE = X_aug[sampler(rng, m), :-1], None
+        sampler = _Sampler(len(X_aug), sw)
+        E, wE = self._evaluation_batch(X_aug, sw, sampler, rng)
         W = self.max_no_improvement
         x = x0
         hist: list[float] = []
