@@ -5,7 +5,9 @@ Every run trains LeNet from the same initial weights (seed) through ``deeprelax 
 (epochs × max(L, 1)); the schedules are fractions of the budget as in ``deeprelax compare``. The script prints
 a markdown table (final and best validation error, effective epochs at the best, gradient evaluations per
 replica and in total, wall time) and writes ``OUT/parle_mnist.json``. Runs already finished under ``OUT`` are
-read back, interrupted ones resumed, so the script can be stopped and started again.
+read back, interrupted ones resumed, so the script can be stopped and started again. It also draws each seed's
+error and training-loss curves (``OUT/parle_mnist_seedS.png``; run it with ``PYTHONPATH=src`` or the package
+installed).
 
     python bench/parle_mnist.py --data mnist-subset --budget 20 --replicas 3 --seeds 0 --out runs/parle-mnist
     python bench/parle_mnist.py --data mnist --data-dir "$DEEPRELAX_DATA/mnist" --budget 80 --seeds 0 1 ...
@@ -149,10 +151,13 @@ def main() -> None:
                     grad_evals_total=hist[-1].get("grad_evals_total", hist[-1]["grad_evals"]),
                     wall=res["wall_time"],
                     curve=[(r["effective_epochs"], r["test_error"]) for r in hist],
+                    train_loss=[r["train_loss"] for r in hist],
                 )
             )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "parle_mnist.json").write_text(json.dumps(rows, indent=2) + "\n")
+    for seed in args.seeds:
+        print("figure:", plot_seed(rows, seed, args.out / f"parle_mnist_seed{seed}.png", args))
     print(
         "| method | seed | final error (%) | best error (%) @ eff. epochs "
         "| gradient evaluations per replica | in total | wall time (s) |"
@@ -165,6 +170,22 @@ def main() -> None:
         )
     print()
     print(reach_table(rows))
+
+
+def plot_seed(rows: list[dict], seed: int, path: Path, args: argparse.Namespace) -> Path:
+    """The error and training-loss curves of one seed's runs against effective epochs per replica."""
+    from deeprelax.experiments.plots import plot_runs
+
+    runs = {
+        r["method"]: [
+            dict(effective_epochs=e, test_error=err, train_loss=loss)
+            for (e, err), loss in zip(r["curve"], r["train_loss"])
+        ]
+        for r in rows
+        if r["seed"] == seed
+    }
+    title = f"{args.model} on {args.data}, seed {seed}: {args.replicas} replicas for Elastic-SGD and Parle"
+    return plot_runs(runs, path, title=title)
 
 
 def first_reach(curve: list[tuple[float, float]], target: float) -> float | None:
