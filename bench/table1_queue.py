@@ -2,8 +2,9 @@
 
 Each non-empty line of the queue file (``#`` starts a comment) is ``NAME ARGS...``: ``NAME`` is the run's
 folder under ``--root`` and the file stem under ``--export``; ``ARGS`` are ``deeprelax train`` arguments
-(without ``--out``/``--resume``). A run whose ``result.json`` exists is skipped; one with a checkpoint is
-continued with ``--resume`` (so killing the queue and starting it again loses at most one epoch). After each
+(without ``--out``/``--resume``). A run whose ``result.json`` exists is skipped; every other one is started
+with ``--resume``, which continues from its checkpoint (so killing the queue and starting it again loses at
+most one epoch) or starts afresh when it was killed before its first one. After each
 run finishes, its per-epoch log is written to ``EXPORT/NAME.jsonl``: a first line ``{"header": ...}`` with the
 run's config (machine-specific paths removed), the commit of the code that ran it, its result and the
 machine (platform, CPUs, load average sampled while it ran), then one line per epoch (the run's
@@ -138,6 +139,18 @@ def run_with_load(cmd: list[str], env: dict, every: float = 30.0) -> tuple[int, 
             loads.append(os.getloadavg()[0])
 
 
+def train_command(extra: list[str], run_dir: Path, threads: int, data_dir: str | None) -> list[str]:
+    """The ``deeprelax train`` command of one queue line. Always with ``--resume``: ``deeprelax train``
+    continues from a checkpoint, starts afresh in an empty folder or in one whose run was killed in its
+    first epoch (only ``config.json`` and an empty ``log.jsonl``), and refuses anything else with a message
+    (exit 2), so a queue killed at any moment can be started again."""
+    cmd = [sys.executable, "-m", "deeprelax", "train", *extra, "--out", str(run_dir)]
+    cmd += ["--threads", str(threads), "--no-progress", "--resume"]
+    if data_dir:
+        cmd += ["--data-dir", data_dir]
+    return cmd
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("queue", type=Path)
@@ -201,22 +214,7 @@ def main() -> int:
                 export(name, run_dir, args.export, commits if len(commits) > 1 else commits[0])
             print(f"[queue] {name}: finished earlier", flush=True)
             continue
-        cmd = [
-            sys.executable,
-            "-m",
-            "deeprelax",
-            "train",
-            *extra,
-            "--out",
-            str(run_dir),
-            "--threads",
-            str(args.threads),
-            "--no-progress",
-        ]
-        if args.data_dir:
-            cmd += ["--data-dir", args.data_dir]
-        if (run_dir / "checkpoint.pt").exists():
-            cmd.append("--resume")
+        cmd = train_command(extra, run_dir, args.threads, args.data_dir)
         print(f"[queue] {time.strftime('%H:%M:%S')} {name}: {shlex.join(cmd)}", flush=True)
         if args.dry_run:
             continue

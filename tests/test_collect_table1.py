@@ -210,3 +210,26 @@ def test_queue_partial_export(tmp_path):
     head, recs = collect_table1.read_export(out)
     assert head["complete"] is False and head["result"] is None and len(recs) == 2
     assert head["config"]["data_dir"] is None
+
+
+def test_queue_restarts_a_run_killed_before_its_first_checkpoint(tmp_path):
+    """A queue killed during a run's first epoch leaves config.json and an empty log.jsonl (no checkpoint);
+    started again, the queue's command must train that run afresh, not stop at "holds files of an earlier
+    run" (the 1 Dec evening queue did, with exit 2, because it passed --resume only with a checkpoint)."""
+    from _tiny_run import tiny_train_argv
+    from deeprelax.cli import main
+
+    run = tmp_path / "run-a"
+    cmd = table1_queue.train_command(tiny_train_argv(threads=None), run, 1, None)
+    assert cmd[1:4] == ["-m", "deeprelax", "train"] and "--resume" in cmd
+    assert main(cmd[3:]) == 0  # a fresh folder
+    first = json.loads((run / "result.json").read_text())
+    killed = tmp_path / "run-b"
+    killed.mkdir()
+    (killed / "config.json").write_text((run / "config.json").read_text())
+    (killed / "log.jsonl").write_text("")
+    cmd = table1_queue.train_command(tiny_train_argv(threads=None), killed, 1, None)
+    assert main(cmd[3:]) == 0
+    again = json.loads((killed / "result.json").read_text())
+    assert again["final_error"] == first["final_error"]
+    assert main(cmd[3:]) == 0  # finished: --resume of a finished run is a no-op, not an error
