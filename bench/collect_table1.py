@@ -127,6 +127,7 @@ def collect(runs_dir: Path) -> list[dict[str, Any]]:
                 "seeds": seeds,
                 "runs": [h["run"] for h, _ in runs],
                 "commits": sorted({c for h, _ in runs for c in _as_list(h.get("commit"))}),
+                "per_run_commits": [_as_list(h.get("commit")) for h, _ in runs],
                 **read,
                 "paper_value": paper["error"],
                 "paper_std": paper["std"],
@@ -193,7 +194,7 @@ def markdown(cells: list[dict[str, Any]]) -> str:
     for c in cells:
         for i, run in enumerate(c["runs"]):
             load = c["load_avg_1min_mean"][i]
-            commits = ", ".join(x[:7] for x in c["commits"])
+            commits = ", ".join(x[:7] for x in c["per_run_commits"][i])
             out.append(
                 f"| {run} | {c['seeds'][i]} | {'yes' if c['complete'] else 'no'} "
                 f"| {c['per_seed_final'][i]:.2f} "

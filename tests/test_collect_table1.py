@@ -58,7 +58,15 @@ def write_export(folder, name, train, seed, errors, *, data_dir="/somewhere/mnis
 def runs(tmp_path):
     esgd = load_cell("lenet", "entropy-sgd")["train"]
     write_export(tmp_path, "esgd-s0", esgd, 0, [0.70, 0.55, 0.52, 0.56])
-    write_export(tmp_path, "esgd-s1", esgd, 1, [0.68, 0.57, 0.50, 0.54], data_dir="/elsewhere")
+    write_export(
+        tmp_path,
+        "esgd-s1",
+        esgd,
+        1,
+        [0.68, 0.57, 0.50, 0.54],
+        data_dir="/elsewhere",
+        commit=["abc1234", "def5678"],
+    )
     d25 = {**esgd, "model_options": {**esgd["model_options"], "dropout": 0.25}}
     write_export(tmp_path, "esgd-d25-s0", d25, 0, [0.60, 0.55, 0.49, 0.51])
     sgd = load_cell("lenet", "sgd", "authors")["train"]  # 100 epochs; the curve's length does not matter
@@ -85,7 +93,10 @@ def test_both_readings_of_a_two_seed_cell(runs):
     assert c["paper_min_within_2_paper_std"] is True  # |0.51 - 0.50| <= 0.02
     # first epoch of the mean curve at or below 0.60 %
     assert c["reach_threshold"] == 0.60 and c["reach_effective_epoch"] == 40
-    assert c["wall_time_s"] == [600.0, 1200.0] and c["commits"] == ["abc1234"]
+    assert c["wall_time_s"] == [600.0, 1200.0] and c["commits"] == ["abc1234", "def5678"]
+    assert c["per_run_commits"] == [["abc1234"], ["abc1234", "def5678"]]  # each run's own, in its row
+    rows = [x for x in collect_table1.markdown(cells).splitlines() if x.startswith("| esgd-s")]
+    assert rows[0].endswith("| abc1234 |") and rows[1].endswith("| abc1234, def5678 |")
     one = cells[1]
     assert one["seeds"] == [0] and one["paper_min"] == 0.49 and one["paper_min_std"] == 0.0
     assert one["final_std"] == 0.0 and one["paper_min_effective_epoch"] == 60
