@@ -32,7 +32,8 @@ from deeprelax.cluster import ESGDKMeans, kmeans_energy
 from deeprelax.cluster.datasets import benchmark_family
 from deeprelax.experiments.kmeans import family_reference
 
-ROUND2 = dict(n_seedings=1, n_inner=3, settle_slope=None)
+ROUND2 = dict(n_seedings=1, n_inner=3, settle_slope=None, n_swaps=0)
+ROUND3 = dict(n_seedings=3, n_swaps=0)  # the round-3 defaults, before the swap move (round 4)
 SLOPE_CAP_2 = SlopeBoundedExploration.configured(explore_slopes=(0.0, 2.0))
 SLOPE_CAP_15 = SlopeBoundedExploration.configured(explore_slopes=(0.0, 1.5))
 INNER_100 = InnerFromNoise.configured(inner_points=100.0)
@@ -46,14 +47,19 @@ CANDIDATES: dict[str, tuple[dict[str, Any], dict[str, float], type[ESGDKMeans]]]
     "round 2, gamma_0 = 2.5K, exploration slope cap 1.5": (ROUND2, dict(step_size=2.5), SLOPE_CAP_15),
     "round 2, L = ceil(100 K / B) in [2, 5]": (ROUND2, {}, INNER_100),
     "round 2, no exploration": (dict(ROUND2, n_explore=0), dict(step_size=0.35), ESGDKMeans),
-    "3 seedings + preconditioned, L=3": (dict(n_inner=3), {}, ESGDKMeans),
-    "3 seedings, L=2, settling at gamma_T": (dict(settle_slope=None), {}, ESGDKMeans),
-    "round-3 defaults (3 seedings, L=2, preconditioned settling 0.5)": ({}, {}, ESGDKMeans),
-    "round 3, settle slope 0.35": (dict(settle_slope=0.35), {}, ESGDKMeans),
-    "round 3, T = 8": (dict(n_explore=8), {}, ESGDKMeans),
-    "round 3, 4 seedings": (dict(n_seedings=4), {}, ESGDKMeans),
-    "round 3, 5 seedings": (dict(n_seedings=5), {}, ESGDKMeans),
-    "round 3, no exploration": (dict(n_explore=0), dict(step_size=0.35), ESGDKMeans),
+    "3 seedings + preconditioned, L=3": (dict(ROUND3, n_inner=3), {}, ESGDKMeans),
+    "3 seedings, L=2, settling at gamma_T": (dict(ROUND3, settle_slope=None), {}, ESGDKMeans),
+    "round-3 defaults (3 seedings, L=2, preconditioned settling 0.5)": (ROUND3, {}, ESGDKMeans),
+    "round 3, settle slope 0.35": (dict(ROUND3, settle_slope=0.35), {}, ESGDKMeans),
+    "round 3, T = 8": (dict(ROUND3, n_explore=8), {}, ESGDKMeans),
+    "round 3, 4 seedings": (dict(ROUND3, n_seedings=4), {}, ESGDKMeans),
+    "round 3, 5 seedings": (dict(ROUND3, n_seedings=5), {}, ESGDKMeans),
+    "round 3, no exploration": (dict(ROUND3, n_explore=0), dict(step_size=0.35), ESGDKMeans),
+    # round 4 (docs/kmeans.md): the swap move at the end of the descent
+    "round-4 defaults (1 seeding, swaps)": ({}, {}, ESGDKMeans),
+    "round 4 with 3 seedings": (dict(n_seedings=3), {}, ESGDKMeans),
+    "round 4, T = 8": (dict(n_explore=8), {}, ESGDKMeans),
+    "round 4, no exploration": (dict(n_explore=0), dict(step_size=0.35), ESGDKMeans),
 }
 
 
@@ -75,6 +81,7 @@ def seed_lloyd(X: np.ndarray, K: int, B: int, seed: int, n_seedings: int) -> np.
         max_iter=1,
         n_polish=0,
         max_no_improvement=None,
+        n_swaps=0,
     ).fit(X)
     return KMeans(K, init=x0.cluster_centers_, n_init=1).fit(X).cluster_centers_
 

@@ -40,7 +40,7 @@ def main() -> None:
         data, batches = mem.make(), (mem.batch_size,)
         print(mem.name)
     K = data.n_clusters
-    seed_only = dict(n_explore=0, step_size=1e-12, max_iter=1, n_polish=0, max_no_improvement=None)
+    seed_only = dict(n_explore=0, step_size=1e-12, max_iter=1, n_polish=0, max_no_improvement=None, n_swaps=0)
     for b in batches:
         t_es, t_mb, s_es, s_mb, t_seed = [], [], [], [], []
         with threadpool_limits(1):

@@ -103,6 +103,7 @@ def esgd(c: dict, K: int, B: int, seed: int) -> ESGDKMeans:
         max_no_improvement=c["W"],
         n_seedings=1,  # the round-2 candidates: one seeding, settling at gamma_T (see kmeans_attribution.py)
         settle_slope=None,
+        n_swaps=0,  # no swap move (round 4)
         random_state=seed,
     )
 

@@ -45,6 +45,13 @@ def assign(X: NDArray[np.floating], centers: NDArray[np.floating]) -> tuple[NDAr
     return labels, np.maximum(sq, 0.0)
 
 
+def squared_distances(X: NDArray[np.float64], C: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Squared distances ``(n, K)`` of the rows of ``X`` to the centres ``C`` by ``|y|^2 - 2 y.c + |c|^2``,
+    clipped at 0."""
+    sq = np.einsum("ij,ij->i", X, X)[:, None] - 2.0 * X @ C.T + np.einsum("ij,ij->i", C, C)[None, :]
+    return np.maximum(sq, 0.0)
+
+
 def cluster_sums(
     X: NDArray[np.floating], labels: NDArray[np.intp], n_clusters: int
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

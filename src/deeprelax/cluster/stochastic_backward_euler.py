@@ -92,7 +92,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from deeprelax.cluster.energy import cluster_sums
+from deeprelax.cluster.energy import cluster_sums, squared_distances
+from deeprelax.cluster.swap import best_swap
 
 __all__ = [
     "ESGDKMeans",
@@ -111,8 +112,10 @@ N_EXPLORE = 15  # outer steps of the geometric decay gamma_0 -> gamma_T
 N_INNER = 2
 AVERAGING = 0.5
 SETTLE_SLOPE = 0.5  # settling: gamma_i p_i = 0.5 for every centre (preconditioned step, see Schedule)
-N_SEEDINGS = 3  # k-means++ seedings per run, the lowest seeding energy kept (MiniBatchKMeans's n_init rule)
+N_SEEDINGS = 1  # k-means++ seedings per run (more: the lowest seeding energy is kept; swaps repair seedings)
 PATIENCE = 5  # max_no_improvement
+N_SWAPS = 10  # cap on the swap moves per run (deeprelax.cluster.swap); 0-3 are made on the benchmark family
+SWAP_LLOYD_STEPS = 3  # Lloyd steps on the evaluation batch after each swap (fewer at a fixed point)
 REFINE_STEPS = 100  # cap on the settling phase (the stopping rule usually ends it far earlier)
 #: k-means++ seeding runs on a random subsample of max(_INIT_SIZE_FACTOR * batch_size, 3K) rows
 #: (MiniBatchKMeans's init_size = 3 * batch_size); see ESGDKMeans._seeding_rows.
@@ -410,19 +413,13 @@ def _standardization(X: NDArray, w: NDArray[np.float64] | None) -> tuple[NDArray
     return a * m, a * rms
 
 
-def _sq_distances(X: NDArray[np.float64], C: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Squared distances ``(n, K)`` by ``|y|^2 - 2 y.c + |c|^2``, clipped at 0."""
-    sq = np.einsum("ij,ij->i", X, X)[:, None] - 2.0 * X @ C.T + np.einsum("ij,ij->i", C, C)[None, :]
-    return np.maximum(sq, 0.0)
-
-
 def _labels_sq(X: NDArray[np.float64], C: NDArray[np.float64]) -> tuple[NDArray[np.intp], NDArray]:
     """Nearest centre and squared distance to it, computed in chunks (bounded memory)."""
     labels = np.empty(len(X), dtype=np.intp)
     sq = np.empty(len(X))
     step = max(1, 2**20 // max(1, len(C)))
     for i in range(0, len(X), step):
-        D = _sq_distances(X[i : i + step], C)
+        D = squared_distances(X[i : i + step], C)
         labels[i : i + step] = np.argmin(D, axis=1)
         sq[i : i + step] = D[np.arange(len(D)), labels[i : i + step]]
     return labels, sq
@@ -452,7 +449,10 @@ def _polish(
         x = x.copy()
         nz = counts > 0
         x[nz] = sums[nz] / counts[nz, None]
+        previous = labels
         labels, sq = _labels_sq(Xs, x)
+        if np.array_equal(labels, previous):  # a fixed point: further steps would change nothing
+            break
     return x, labels, sq
 
 
@@ -551,6 +551,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         "max_no_improvement": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "eval_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
         "n_polish": [Interval(numbers.Integral, 0, None, closed="left")],
+        "n_swaps": [Interval(numbers.Integral, 0, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -574,6 +575,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         max_no_improvement: int | None = PATIENCE,
         eval_size: int | str = "auto",
         n_polish: int = 1,
+        n_swaps: int = N_SWAPS,
         tol: float = 0.0,
         verbose: int = 0,
         random_state: int | np.random.RandomState | None = None,
@@ -593,6 +595,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         self.max_no_improvement = max_no_improvement
         self.eval_size = eval_size
         self.n_polish = n_polish
+        self.n_swaps = n_swaps
         self.tol = tol
         self.verbose = verbose
         self.random_state = random_state
@@ -748,6 +751,20 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             return X_aug[:, :-1], sw
         return X_aug[sampler(rng, m), :-1], None
 
+    def _swap_search(
+        self, E: NDArray[np.float64], wE: NDArray[np.float64] | None, x: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], int]:
+        """Up to ``n_swaps`` swap moves (:func:`deeprelax.cluster.swap.best_swap`) on the rows ``E``, each
+        followed by up to ``SWAP_LLOYD_STEPS`` Lloyd steps on them; returns ``(centres, swaps made)``."""
+        n = 0
+        while n < self.n_swaps:
+            new = best_swap(E, x, wE)
+            if new is None:
+                break
+            x = _polish(E, new, wE, SWAP_LLOYD_STEPS)[0]
+            n += 1
+        return x, n
+
     def _run_once(
         self,
         X_aug: NDArray[np.float64],
@@ -756,8 +773,11 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         sched: Schedule,
         sw: NDArray[np.float64] | None,
         tol_abs: float,
-    ) -> tuple[NDArray[np.float64], int, list[float], Schedule]:
-        """One descent; returns ``(centres, outer steps, evaluation energies, the schedule used)``."""
+    ) -> tuple[NDArray[np.float64], int, list[float], Schedule, int]:
+        """One descent; returns ``(centres, outer steps, evaluation energies, the schedule used, swaps)``.
+
+        The descent ends with the swap search (:meth:`_swap_search`) on the evaluation batch.
+        """
         sampler = _Sampler(len(X_aug), sw)
         E, wE = self._evaluation_batch(X_aug, sw, sampler, rng)
         W = self.max_no_improvement
@@ -782,9 +802,10 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             if shift <= tol_abs:
                 reason = f"centre shift {shift:.3g} <= tol"
                 break
+        x, swaps = self._swap_search(E, wE, x)
         if self.verbose:
-            print(f"ESGDKMeans stopped after {k} outer steps: {reason}")
-        return x, k, hist, sched
+            print(f"ESGDKMeans stopped after {k} outer steps: {reason}; {swaps} swap(s)")
+        return x, k, hist, sched, swaps
 
     def _finish(
         self,
@@ -828,20 +849,21 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         for _ in range(self.n_init):
             x0 = self._initial_centers(X, Xs, sw, rs, self._shift, self._scale)
             rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
-            x, n_iter, hist, used = self._run_once(X_aug, x0, rng, sched, sw, float(self.tol))
+            x, n_iter, hist, used, swaps = self._run_once(X_aug, x0, rng, sched, sw, float(self.tol))
             x, labels, sq = _polish(Xs, x, sw, self.n_polish)
             e = _weighted_energy(sq, sw)
             if best is None or e < best[0]:
-                best = (e, x, n_iter, hist, used, labels, sq)
+                best = (e, x, n_iter, hist, used, labels, sq, swaps)
         if best is None:  # n_init >= 1 (parameter validation)
             raise ValueError("n_init must be >= 1")
-        _, x, n_iter, hist, sched, labels, sq = best
+        _, x, n_iter, hist, sched, labels, sq, swaps = best
         self._x = x
         self._stream: dict[str, Any] | None = None  # a later partial_fit starts a new stream from here
         if hasattr(self, "converged_"):  # a streaming attribute of an earlier partial_fit
             del self.converged_
         self._finish(X, x, labels, sq, sw_report)
         self.n_iter_ = n_iter
+        self.n_swaps_ = swaps
         self.n_steps_ = n_iter * sched.n_inner
         self.schedule_ = sched
         with np.errstate(over="ignore"):
@@ -882,6 +904,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             self._rng = np.random.default_rng(self._random_state.randint(np.iinfo(np.int32).max))
             self.n_iter_ = 0
             self.n_steps_ = 0
+            self.n_swaps_ = 0
             self.schedule_ = self._schedule()
         elif not hasattr(self, "_rng"):  # partial_fit after fit: continue the same stream
             self._rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
@@ -900,6 +923,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             st["path"].append(_weighted_energy(_labels_sq(Xs, self._x)[1], sw))
             if W is not None and _no_improvement(st["path"], W):
                 self.converged_ = True
+                self._x, self.n_swaps_ = self._swap_search(Xs, sw, self._x)
                 if self.verbose:
                     print(
                         f"ESGDKMeans partial_fit converged after {self.n_iter_} steps: no improvement "
@@ -951,7 +975,7 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
     def transform(self, X: ArrayLike) -> NDArray[np.float64]:
         """Euclidean distance of every row of ``X`` to every centre, ``(n_samples, n_clusters)``."""
         Xs, C = self._standardized(X)
-        return np.sqrt(_sq_distances(Xs, C)) * getattr(self, "_scale", 1.0)
+        return np.sqrt(squared_distances(Xs, C)) * getattr(self, "_scale", 1.0)
 
     def score(self, X: ArrayLike, y: None = None, sample_weight: ArrayLike | None = None) -> float:
         """Opposite of the (weighted) inertia of ``X`` for the fitted centres (``KMeans.score``)."""
