@@ -163,3 +163,33 @@ def test_swap_search_is_swaps_each_followed_by_lloyd_steps(misplaced_pair):
     assert kmeans_energy(data.X, found) == pytest.approx(cert.energy, rel=1e-9)
     same, n0 = ESGDKMeans(6, n_swaps=0)._swap_search(data.X, None, x)
     assert n0 == 0 and same is x
+
+
+def _best_swap_unfiltered(Y, x, w=None):
+    """best_swap's rule with every cluster cut (no skipping): the reference for the skipping rule."""
+    cost, gain, halves = swap_scores(Y, x, w)
+    delta = cost[:, None] - gain[None, :]
+    np.fill_diagonal(delta, np.inf)
+    a, b = np.unravel_index(np.argmin(delta), delta.shape)
+    if not delta[a, b] < 0:
+        return None
+    new = x.copy()
+    new[a], new[b] = halves[b]
+    return new if _sse(Y, new, w) < _sse(Y, x, w) else None
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_skipping_clusters_that_cannot_pay_changes_nothing(seed):
+    """Random data and centres (swaps often pay) and separated clusters near their optimum (they never
+    do): best_swap equals the rule applied with every cluster cut."""
+    rng = np.random.default_rng(seed)
+    K = int(rng.integers(2, 9))
+    if seed % 2:
+        Y, x = rng.normal(size=(200, 3)), rng.normal(size=(K, 3))
+    else:
+        Y, x = _anisotropic_clusters(rng, K=K, n=40)
+    w = rng.uniform(0.5, 2.0, size=len(Y)) if seed % 3 == 0 else None
+    got, want = best_swap(Y, x, w), _best_swap_unfiltered(Y, x, w)
+    assert (got is None) == (want is None)
+    if got is not None:
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)

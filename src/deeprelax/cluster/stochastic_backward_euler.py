@@ -46,9 +46,17 @@ damped outer step towards the average of the fixed-point iterates.
 :math:`f` for a fixed assignment, so every centre's fixed-point map has slope :math:`-\tau`, whatever its
 mass (no centre is unstable while settling, light centres settle as fast as heavy ones).
 
-**Seeding.** ``init="k-means++"`` runs greedy k-means++ ``n_seedings`` (3) times on a subsample of
-:math:`\max(3B, 3K)` rows and starts from the seeding with the lowest energy on those rows
-(``MiniBatchKMeans``'s ``n_init`` rule).
+**Seeding.** ``init="k-means++"`` runs greedy k-means++ on a subsample of :math:`\max(3B, 3K)` rows
+(``n_seedings`` times, default once; with more, the seeding with the lowest energy on those rows starts the
+run: ``MiniBatchKMeans``'s ``n_init`` rule).
+
+**Swaps (round 4).** Every descent ends with the swap search of :mod:`deeprelax.cluster.swap` on the
+evaluation batch :math:`E`: while some centre :math:`x_a` costs less to remove than splitting the cluster
+of another centre :math:`x_b` along its principal axis saves, and the exact energy on :math:`E` after that
+swap is lower, the swap is made, followed by up to 3 Lloyd steps on :math:`E` (at most ``n_swaps`` swaps).
+It repairs the *misplaced pairs* (two centres in one cluster, one between two) that the mass-driven
+exploration above cannot see; at a correct solution no swap passes the test and the cost is one scoring
+pass over :math:`E`.
 
 **Empty centres.** A centre that receives no point in any of the :math:`L` mini-batches of a step has zero
 gradient, so :math:`y_i^{l} = x_i^k` and it could never move again. Such a centre is re-seeded at a uniformly
@@ -499,8 +507,8 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             subsample of ``max(3 * batch_size, 3 * K)`` rows, as ``MiniBatchKMeans``; ``n_seedings`` of them,
             the lowest energy on those rows kept), an array ``(K, d)`` or a callable
             ``init(X, n_clusters, random_state)``.
-        n_seedings: k-means++ seedings per run (default 3); the one with the lowest energy on the seeding
-            rows starts the run (``MiniBatchKMeans``'s ``n_init`` rule: only the seeding is repeated).
+        n_seedings: k-means++ seedings per run (default 1); with more, the one with the lowest energy on the
+            seeding rows starts the run (``MiniBatchKMeans``'s ``n_init`` rule: only the seeding is repeated).
         n_init: independent runs; the one with the lowest (weighted) energy on the training data is kept.
         max_iter: cap on the outer steps; ``"auto"``: :math:`T` + 100.
         batch_size: mini-batch size :math:`|I|`; ``None`` uses the full (weighted) data (deterministic).
@@ -517,6 +525,8 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         max_no_improvement: patience of the stopping rule in outer steps; ``None`` runs ``max_iter`` steps.
         eval_size: size of the fixed evaluation batch (``"auto"``: ``min(N, max(batch_size, 256))``; the
             whole data when it is smaller).
+        n_swaps: cap on the swap moves at the end of every descent (module docstring and
+            :mod:`deeprelax.cluster.swap`; default 10, 0 = none, the round-3 behaviour).
         n_polish: full-data steps :math:`x_i \leftarrow c_i(x)` at the end of every run (the backward-Euler
             step with :math:`\gamma \to \infty` on the full data, i.e. a Lloyd step; never increases the
             energy; removes the mini-batch noise of the final centres). 0: none.
@@ -529,7 +539,8 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         labels_: nearest centre of every training point (of the last chunk after ``partial_fit``).
         inertia_: :math:`\sum_j w_j \min_i |x_i - y_j|^2` (scikit-learn's convention).
         energy_: :math:`f = \mathrm{inertia}/(2W)`, the normalised energy.
-        n_iter_: outer steps taken (best run); n_steps_: mini-batch gradient evaluations.
+        n_iter_: outer steps taken (best run); n_steps_: mini-batch gradient evaluations; n_swaps_: swaps
+        made (best run; after ``partial_fit``: at the stream's convergence).
         schedule_: the :class:`Schedule` used; energy_path_: the evaluation-batch energy after every
         settling step of the best run (original units).
         n_features_in_, feature_names_in_: as in scikit-learn.
@@ -884,7 +895,8 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         2. otherwise one outer step with :math:`\gamma_k` (constant after :math:`T` calls), its ``L`` inner
            mini-batches drawn from the chunk (the whole chunk when it is smaller than ``batch_size``).
 
-        After convergence the iterate :math:`x^*` is frozen and every chunk (including the one that stopped
+        At convergence the swap search (``fit``'s, module docstring) runs on the chunk that stopped the run;
+        then the iterate :math:`x^*` is frozen and every chunk (including the one that stopped
         the run) feeds the **streaming polish** (``n_polish >= 1``): ``cluster_centers_`` is the (weighted)
         mean of all the points streamed since convergence that are nearest to each :math:`x^*_i`, i.e.
         ``fit``'s polish step :math:`x_i \leftarrow c_i(x^*)` on the data streamed so far (equal to it after

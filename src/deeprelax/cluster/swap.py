@@ -38,6 +38,10 @@ from deeprelax.cluster.energy import squared_distances
 
 __all__ = ["best_swap", "swap_scores"]
 
+#: power iterations for the principal axes (from each cluster's farthest point; the cut's gain is exact
+#: for the axis reached, so fewer steps only make the move more conservative)
+POWER_STEPS = 10
+
 
 def _onehot(labels: NDArray[np.intp], n_labels: int) -> NDArray[np.float64]:
     """``H[i, j] = 1`` iff row ``j`` has label ``i``: ``H @ A`` sums the rows of ``A`` per label."""
@@ -46,12 +50,73 @@ def _onehot(labels: NDArray[np.intp], n_labels: int) -> NDArray[np.float64]:
     return H
 
 
+def _assign(
+    Y: NDArray[np.float64], x: NDArray[np.float64], w: NDArray[np.float64]
+) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """``(labels, d1, cost, sse)``: nearest centre and squared distance to it per row, cost_a, and the
+    energy sum_j w_j d1_j of every cluster about its centre."""
+    K = len(x)
+    D = squared_distances(Y, x)
+    labels = np.argmin(D, axis=1)
+    d12 = np.partition(D, 1, axis=1)[:, :2]
+    d1, d2 = d12[:, 0], d12[:, 1]
+    cost = np.bincount(labels, weights=w * (d2 - d1), minlength=K)
+    sse = np.bincount(labels, weights=w * d1, minlength=K)
+    return labels, d1, cost, sse
+
+
+def _cuts(
+    Y: NDArray[np.float64],
+    x: NDArray[np.float64],
+    w: NDArray[np.float64],
+    labels: NDArray[np.intp],
+    sse: NDArray[np.float64],
+    which: NDArray[np.bool_],
+    power_steps: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``(gain, halves)`` of the principal-axis cut of the clusters in ``which`` (gain -inf elsewhere)."""
+    K, d = x.shape
+    gain = np.full(K, -np.inf)
+    halves = np.repeat(x[:, None, :], 2, axis=1)
+    ids = np.flatnonzero(which)
+    if len(ids) == 0:
+        return gain, halves
+    compact = np.full(K, -1)
+    compact[ids] = np.arange(len(ids))
+    rows = np.flatnonzero(which[labels] & (w > 0))
+    Yr, wr, lr = Y[rows], w[rows], compact[labels[rows]]
+    k = len(ids)
+    H = _onehot(lr, k)
+    W = H @ wr
+    mean = (H @ (wr[:, None] * Yr)) / np.maximum(W, np.finfo(float).tiny)[:, None]
+    Q = Yr - mean[lr]
+    # power iteration for every cluster's top eigenvector of sum_j w_j q_j q_j^T, from its farthest point
+    r2 = np.einsum("ij,ij->i", Q, Q)
+    far = np.argmax(np.where(H > 0, r2[None, :], -1.0), axis=1)
+    u = Q[far]
+    for _ in range(power_steps):
+        u = H @ (Q * (wr * np.einsum("ij,ij->i", Q, u[lr]))[:, None])
+        u /= np.maximum(np.linalg.norm(u, axis=1), np.finfo(float).tiny)[:, None]
+    side = (np.einsum("ij,ij->i", Q, u[lr]) > 0).astype(np.intp)
+    H2 = _onehot(2 * lr + side, 2 * k)
+    Wh = H2 @ wr
+    Sh = H2 @ (wr[:, None] * Yr)
+    ok = (Wh > 0).reshape(k, 2).all(axis=1)
+    m = Sh.reshape(k, 2, d) / np.maximum(Wh, np.finfo(float).tiny).reshape(k, 2, 1)
+    # sum_j w_j |y_j - m_side|^2 = sum_j w_j |y_j - mean_b|^2 - sum_side W_side |m_side - mean_b|^2
+    within = H @ (wr * r2)
+    split = within - np.sum(Wh.reshape(k, 2) * np.sum((m - mean[:, None, :]) ** 2, axis=2), axis=1)
+    gain[ids[ok]] = sse[ids[ok]] - split[ok]
+    halves[ids[ok]] = m[ok]
+    return gain, halves
+
+
 def swap_scores(
     Y: NDArray[np.float64],
     x: NDArray[np.float64],
     w: NDArray[np.float64] | None = None,
     *,
-    power_steps: int = 10,
+    power_steps: int = POWER_STEPS,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     r"""``(cost, gain, halves)``: :math:`\mathrm{cost}_a`, :math:`\mathrm{gain}_b` (``-inf`` for a cluster
     that cannot be cut) and the two centres :math:`m_\pm` of every cluster's cut, ``(K, 2, d)``.
@@ -60,44 +125,10 @@ def swap_scores(
     The principal axes of all clusters come from ``power_steps`` power iterations at once, started from
     each cluster's farthest point (vectorised over the clusters: no loop over them).
     """
-    K, d = x.shape
     w = np.ones(len(Y)) if w is None else np.asarray(w, dtype=np.float64)
-    D = squared_distances(Y, x)
-    two = np.argpartition(D, 1, axis=1)[:, :2]
-    d12 = np.take_along_axis(D, two, axis=1)
-    first = d12[:, 0] <= d12[:, 1]
-    labels = np.where(first, two[:, 0], two[:, 1])
-    d1, d2 = d12.min(axis=1), d12.max(axis=1)
-    cost = np.bincount(labels, weights=w * (d2 - d1), minlength=K)
-    sse = np.bincount(labels, weights=w * d1, minlength=K)
-    H = _onehot(labels, K)
-    W, S = H @ w, H @ (w[:, None] * Y)
-    mean = S / np.maximum(W, np.finfo(float).tiny)[:, None]
-    Q = Y - mean[labels]
-    # power iteration for every cluster's top eigenvector of sum_j w_j q_j q_j^T, from its farthest point
-    r2 = np.einsum("ij,ij->i", Q, Q) * (w > 0)
-    far = np.zeros(K, dtype=np.intp)
-    np.maximum.at(far_r2 := np.full(K, -1.0), labels, r2)
-    hit = r2 == far_r2[labels]
-    far[labels[hit]] = np.flatnonzero(hit)
-    u = Q[far]
-    for _ in range(power_steps):
-        u = H @ (Q * (w * np.einsum("ij,ij->i", Q, u[labels]))[:, None])
-        u /= np.maximum(np.linalg.norm(u, axis=1), np.finfo(float).tiny)[:, None]
-    side = (np.einsum("ij,ij->i", Q, u[labels]) > 0).astype(np.intp)
-    half = 2 * labels + side
-    H2 = _onehot(half, 2 * K)
-    Wh, Sh = H2 @ w, H2 @ (w[:, None] * Y)
-    ok = Wh > 0
-    halves = np.repeat(x[:, None, :], 2, axis=1).reshape(2 * K, d)
-    halves[ok] = Sh[ok] / Wh[ok, None]
-    # sum_j w_j |y_j - m|^2 over a half = sum_j w_j |y_j - mean_b|^2 - W_half |m - mean_b|^2
-    within = np.bincount(labels, weights=w * np.einsum("ij,ij->i", Q, Q), minlength=K)
-    shift = np.sum((halves.reshape(K, 2, d) - mean[:, None, :]) ** 2, axis=2)
-    split_sse = within - np.sum(Wh.reshape(K, 2) * shift, axis=1)
-    cuttable = ok.reshape(K, 2).all(axis=1)
-    gain = np.where(cuttable, sse - split_sse, -np.inf)
-    return cost, gain, halves.reshape(K, 2, d)
+    labels, _, cost, sse = _assign(Y, x, w)
+    gain, halves = _cuts(Y, x, w, labels, sse, np.ones(len(x), dtype=bool), power_steps)
+    return cost, gain, halves
 
 
 def best_swap(
@@ -107,11 +138,19 @@ def best_swap(
     is negative and the exact (weighted) energy on ``Y`` after the swap is lower; else ``None``.
 
     :math:`x_a` and :math:`x_b` are replaced by :math:`m_-` and :math:`m_+`; the other centres keep their
-    places (and indices).
+    places (and indices). Only the clusters that could pay are cut: since :math:`\mathrm{gain}_b \le
+    \sum_{j \in C_b} w_j d_{1j}` (a cut cannot save more than the cluster's whole energy), a cluster whose
+    energy is below the least removal cost among the other centres is skipped; the result is the same as
+    with every cluster cut (tested), and at a well-separated solution no cut is computed at all.
     """
-    if len(x) < 2:
+    K = len(x)
+    if K < 2:
         return None
-    cost, gain, halves = swap_scores(Y, x, w)
+    w = np.ones(len(Y)) if w is None else np.asarray(w, dtype=np.float64)
+    labels, d1, cost, sse = _assign(Y, x, w)
+    a1, a2 = np.argsort(cost, kind="stable")[:2]
+    cheapest_other = np.where(np.arange(K) == a1, cost[a2], cost[a1])
+    gain, halves = _cuts(Y, x, w, labels, sse, sse > cheapest_other, POWER_STEPS)
     delta = cost[:, None] - gain[None, :]
     np.fill_diagonal(delta, np.inf)
     a, b = np.unravel_index(int(np.argmin(delta)), delta.shape)
@@ -119,7 +158,5 @@ def best_swap(
         return None
     new = x.copy()
     new[a], new[b] = halves[b]
-    ww = np.ones(len(Y)) if w is None else np.asarray(w, dtype=np.float64)
-    before = float(ww @ squared_distances(Y, x).min(axis=1))
-    after = float(ww @ squared_distances(Y, new).min(axis=1))
-    return new if after < before else None
+    after = float(w @ squared_distances(Y, new).min(axis=1))
+    return new if after < float(w @ d1) else None
