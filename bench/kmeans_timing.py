@@ -42,7 +42,7 @@ def main() -> None:
     K = data.n_clusters
     seed_only = dict(n_explore=0, step_size=1e-12, max_iter=1, n_polish=0, max_no_improvement=None, n_swaps=0)
     for b in batches:
-        t_es, t_mb, s_es, s_mb, t_seed = [], [], [], [], []
+        t_es, t_mb, s_es, s_mb, t_seed, t_nosw, swaps = [], [], [], [], [], [], []
         with threadpool_limits(1):
             for s in range(args.fits):
                 es = ESGDKMeans(K, batch_size=b, random_state=s)
@@ -55,6 +55,10 @@ def main() -> None:
                 t_mb.append(time.perf_counter() - t0)
                 s_es.append(es.n_steps_)
                 s_mb.append(mb.n_steps_)
+                swaps.append(es.n_swaps_)
+                t0 = time.perf_counter()
+                ESGDKMeans(K, batch_size=b, random_state=s, n_swaps=0).fit(data.X)
+                t_nosw.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 ESGDKMeans(K, batch_size=b, random_state=s, **seed_only).fit(data.X)  # type: ignore[arg-type]
                 t_seed.append(time.perf_counter() - t0)
@@ -64,7 +68,9 @@ def main() -> None:
             f"batch {b}: ESGD {me:.1f} ms/fit ({np.mean(s_es):.0f} mini-batch gradients, {per_step:.0f} us "
             "each); "
             f"MiniBatchKMeans(k-means++) {mm:.1f} ms/fit ({np.mean(s_mb):.0f} steps); ratio {me / mm:.2f}; "
-            f"ESGD seeding + validation alone {1e3 * np.mean(t_seed):.1f} ms"
+            f"ESGD seeding + validation alone {1e3 * np.mean(t_seed):.1f} ms; without the swap search "
+            f"(n_swaps=0) {1e3 * np.mean(t_nosw):.1f} ms/fit, ratio {np.mean(t_nosw) / np.mean(t_mb):.2f}; "
+            f"swaps per fit {np.mean(swaps):.2f} ({int(np.count_nonzero(swaps))} of {len(swaps)} fits swap)"
         )
 
 

@@ -199,8 +199,10 @@ def strong_exploration(n_clusters: int) -> dict[str, Any]:
     with patience 10 and the polish step; one seeding per run (``n_seedings=1``).
 
     Every balanced centre is unstable at first (:math:`\gamma_0 p = 2.5`), so it escapes bad (e.g. random)
-    initialisations on data with clusters of similar size; it also ejects the centres of large clusters, so
-    do not use it when the cluster sizes differ (docs/kmeans.md).
+    initialisations on data with clusters of similar size; it also ejects the centres of large clusters
+    (docs/kmeans.md). Since round 4 the swap move at the end of every descent repairs most of that damage
+    and lets the defaults escape random initialisations as well, so this schedule is mainly of historical
+    and didactic interest (the seed's picture).
     """
     K = int(n_clusters)
     return dict(

@@ -60,8 +60,8 @@ def _assign(
     labels = np.argmin(D, axis=1)
     d12 = np.partition(D, 1, axis=1)[:, :2]
     d1, d2 = d12[:, 0], d12[:, 1]
-    cost = np.bincount(labels, weights=w * (d2 - d1), minlength=K)
-    sse = np.bincount(labels, weights=w * d1, minlength=K)
+    cost = np.bincount(labels, weights=w * (d2 - d1), minlength=K).astype(np.float64)
+    sse = np.bincount(labels, weights=w * d1, minlength=K).astype(np.float64)
     return labels, d1, cost, sse
 
 
