@@ -122,7 +122,7 @@ AVERAGING = 0.5
 SETTLE_SLOPE = 0.5  # settling: gamma_i p_i = 0.5 for every centre (preconditioned step, see Schedule)
 N_SEEDINGS = 1  # k-means++ seedings per run (more: the lowest seeding energy is kept; swaps repair seedings)
 PATIENCE = 5  # max_no_improvement
-N_SWAPS = 10  # cap on the swap moves per run (deeprelax.cluster.swap); 0-3 are made on the benchmark family
+N_SWAPS = 10  # cap on the swap moves per run (deeprelax.cluster.swap); at most 4 made on the training halves
 SWAP_LLOYD_STEPS = 3  # Lloyd steps on the evaluation batch after each swap (fewer at a fixed point)
 REFINE_STEPS = 100  # cap on the settling phase (the stopping rule usually ends it far earlier)
 #: k-means++ seeding runs on a random subsample of max(_INIT_SIZE_FACTOR * batch_size, 3K) rows
