@@ -110,9 +110,20 @@ def test_esgd_escapes_the_four_means_trap_only_with_swaps():
         assert est.n_swaps_ >= 1
 
 
-def test_swaps_are_capped_by_n_swaps(misplaced_pair):
-    data, _, x = misplaced_pair
-    assert ESGDKMeans(6, init=x, batch_size=100, n_swaps=1, random_state=0).fit(data.X).n_swaps_ <= 1
+def test_swaps_are_capped_by_n_swaps():
+    """Two misplaced pairs (two centres on each of clusters 0 and 1, one on each of the merged pairs (4, 5)
+    and (6, 7) of a 4 x 2 grid): the search makes exactly two swaps, and n_swaps=1 stops after one."""
+    data = make_separated_blobs(n_samples=800, n_clusters=8, separation=20.0, random_state=4)
+    m = data.means
+    x = np.array(
+        [m[0] - 0.5, m[0] + 0.5, m[1] - 0.5, m[1] + 0.5, m[2], m[3], (m[4] + m[5]) / 2, (m[6] + m[7]) / 2]
+    )
+    both, n = ESGDKMeans(8)._swap_search(data.X, None, x)
+    one, n1 = ESGDKMeans(8, n_swaps=1)._swap_search(data.X, None, x)
+    assert (n, n1) == (2, 1)
+    lloyd = KMeans(8, init=m, n_init=1).fit(data.X).inertia_ / (2 * len(data.X))
+    assert kmeans_energy(data.X, both) == pytest.approx(lloyd, rel=1e-9)  # the generating partition
+    assert kmeans_energy(data.X, one) > 5 * lloyd
 
 
 def test_random_inits_reach_the_certified_minimum_with_the_defaults():

@@ -918,13 +918,13 @@ class ESGDKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             self._rng = np.random.default_rng(self._random_state.randint(np.iinfo(np.int32).max))
             self.n_iter_ = 0
             self.n_steps_ = 0
-            self.n_swaps_ = 0
             self.schedule_ = self._schedule()
         elif not hasattr(self, "_rng"):  # partial_fit after fit: continue the same stream
             self._rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
         if getattr(self, "_stream", None) is None:  # streaming state (reset by fit)
             self._stream = dict(path=[], sums=None, counts=None)
             self.converged_: bool = False
+            self.n_swaps_ = 0  # swaps of this stream (made at its convergence)
         Xs = (np.asarray(X, dtype=np.float64) - self._shift) / self._scale
         X_aug = _augment(Xs)
         if first:
